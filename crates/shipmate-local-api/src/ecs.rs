@@ -1,0 +1,1 @@
+//! ECS request and response types.

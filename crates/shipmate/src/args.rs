@@ -1,0 +1,54 @@
+//! The command line, as clap parses it. Doc comments here are the help text.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+/// A release phase for Amazon ECS: run the migration from the release's own image, gate the
+/// rollout on it, roll the service and follow it to the end. `shipmate local` is an ECS +
+/// CloudWatch Logs endpoint on this machine to rehearse it on.
+#[derive(Debug, Parser)]
+#[command(name = "shipmate", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace). `SHIPMATE_LOG` overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only errors on stderr.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+    /// When to colour stderr: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "SHIPMATE_COLOR")]
+    pub(crate) color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Release a new image: migrate from it, then roll the service and follow the rollout.
+    Deploy(commands::deploy::DeployArgs),
+    /// Run a one-off command as an ECS task with the service's settings; exits with its exit code.
+    Run(commands::run::RunArgs),
+    /// Show what `deploy` would do, changing nothing.
+    Plan(commands::plan::PlanArgs),
+    /// Show where a service stands: deployments and recent releases.
+    Status(commands::status::StatusArgs),
+    /// Roll the service back to its previous task definition revision and wait for it.
+    Rollback(commands::rollback::RollbackArgs),
+    /// An ECS + CloudWatch Logs endpoint on this machine that really runs tasks.
+    #[command(subcommand)]
+    Local(commands::local::LocalCommand),
+}

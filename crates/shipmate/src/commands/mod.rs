@@ -1,0 +1,22 @@
+//! One module per subcommand; each owns its clap arguments and returns an [`ExitStatus`].
+
+pub(crate) mod deploy;
+pub(crate) mod local;
+pub(crate) mod plan;
+pub(crate) mod rollback;
+pub(crate) mod run;
+pub(crate) mod status;
+
+use crate::args::Command;
+use crate::{ExitStatus, Printer};
+
+pub(crate) async fn run(command: Command, printer: &Printer) -> ExitStatus {
+    match command {
+        Command::Deploy(args) => deploy::deploy(args, printer).await,
+        Command::Run(args) => run::run(args, printer).await,
+        Command::Plan(args) => plan::plan(args, printer).await,
+        Command::Status(args) => status::status(args, printer).await,
+        Command::Rollback(args) => rollback::rollback(args, printer).await,
+        Command::Local(command) => local::local(command, printer).await,
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    shipmate::main(std::env::args_os())
+}
