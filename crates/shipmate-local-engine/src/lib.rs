@@ -30,7 +30,10 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { state_dir: None, clock: std::sync::Arc::new(clock::SystemClock) }
+        EngineConfig {
+            state_dir: None,
+            clock: std::sync::Arc::new(clock::SystemClock),
+        }
     }
 }
 

@@ -19,7 +19,10 @@ pub struct LogStore {
 
 impl LogStore {
     pub fn open(_state_dir: Option<&Path>, clock: SharedClock) -> Result<LogStore, EngineError> {
-        Ok(LogStore { inner: Arc::default(), clock })
+        Ok(LogStore {
+            inner: Arc::default(),
+            clock,
+        })
     }
 
     pub async fn handle(&self, request: Request<'_>) -> Result<Vec<u8>, AwsError> {

@@ -65,7 +65,10 @@ impl Target {
                 "`{header}` does not name an operation"
             )));
         }
-        Ok(Target { service, operation: operation.to_owned() })
+        Ok(Target {
+            service,
+            operation: operation.to_owned(),
+        })
     }
 }
 
@@ -96,8 +99,17 @@ impl AwsError {
         AwsError::with_status(500, code, message)
     }
 
-    pub fn with_status(status: u16, code: impl Into<String>, message: impl Into<String>) -> AwsError {
-        AwsError { status, code: code.into(), message: message.into(), extra: Default::default() }
+    pub fn with_status(
+        status: u16,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> AwsError {
+        AwsError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            extra: Default::default(),
+        }
     }
 
     /// Adds a member to the error body beside `__type` and `message`.
@@ -129,7 +141,8 @@ impl AwsError {
         for (name, value) in &self.extra {
             object.insert(name.clone(), value.clone());
         }
-        serde_json::to_vec(&serde_json::Value::Object(object)).expect("a JSON map always serializes")
+        serde_json::to_vec(&serde_json::Value::Object(object))
+            .expect("a JSON map always serializes")
     }
 }
 
@@ -145,11 +158,18 @@ impl std::error::Error for AwsError {}
 /// operations without required members); anything that is not the expected JSON object is a
 /// `SerializationException` naming the member and the problem.
 pub fn decode_input<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|error| AwsError::serialization(format!("the request body is not valid JSON: {error}")))?;
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
+        AwsError::serialization(format!("the request body is not valid JSON: {error}"))
+    })?;
     if !value.is_object() {
-        return Err(AwsError::serialization("the request body must be a JSON object"));
+        return Err(AwsError::serialization(
+            "the request body must be a JSON object",
+        ));
     }
     serde_json::from_value(value).map_err(|error| AwsError::serialization(error.to_string()))
 }
@@ -166,14 +186,26 @@ mod tests {
     #[test]
     fn parses_both_services() {
         let ecs = Target::parse("AmazonEC2ContainerServiceV20141113.RunTask").unwrap();
-        assert_eq!((ecs.service, ecs.operation.as_str()), (Service::Ecs, "RunTask"));
+        assert_eq!(
+            (ecs.service, ecs.operation.as_str()),
+            (Service::Ecs, "RunTask")
+        );
         let logs = Target::parse("Logs_20140328.GetLogEvents").unwrap();
-        assert_eq!((logs.service, logs.operation.as_str()), (Service::Logs, "GetLogEvents"));
+        assert_eq!(
+            (logs.service, logs.operation.as_str()),
+            (Service::Logs, "GetLogEvents")
+        );
     }
 
     #[test]
     fn rejects_unknown_targets() {
-        for header in ["", "RunTask", "DynamoDB_20120810.GetItem", "Logs_20140328.", "Logs_20140328.a/b"] {
+        for header in [
+            "",
+            "RunTask",
+            "DynamoDB_20120810.GetItem",
+            "Logs_20140328.",
+            "Logs_20140328.a/b",
+        ] {
             let error = Target::parse(header).unwrap_err();
             assert_eq!(error.code, "UnknownOperationException", "{header}");
             assert_eq!(error.status, 400);

@@ -8,7 +8,12 @@ use crate::commands;
 /// rollout on it, roll the service and follow it to the end. `shipmate local` is an ECS +
 /// CloudWatch Logs endpoint on this machine to rehearse it on.
 #[derive(Debug, Parser)]
-#[command(name = "shipmate", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "shipmate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,

@@ -22,12 +22,19 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(error) => {
             // clap prints help/version to stdout and usage errors to stderr itself.
             let _ = error.print();
-            return if error.use_stderr() { ExitStatus::Usage.into() } else { ExitCode::SUCCESS };
+            return if error.use_stderr() {
+                ExitStatus::Usage.into()
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_tracing(cli.global.verbose);
     let printer = Printer::new(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             printer.error(&anyhow::Error::new(error).context("cannot start the async runtime"));

@@ -22,7 +22,10 @@ impl Printer {
                     && std::io::stderr().is_terminal()
             }
         };
-        Printer { quiet: global.quiet, color }
+        Printer {
+            quiet: global.quiet,
+            color,
+        }
     }
 
     pub fn color(&self) -> bool {
@@ -49,7 +52,11 @@ impl Printer {
 
     /// `error: …` with its causes and any `hint:` lines.
     pub fn error(&self, error: &anyhow::Error) {
-        let (prefix, end) = if self.color { ("\x1b[1;31merror\x1b[0m", "") } else { ("error", "") };
+        let (prefix, end) = if self.color {
+            ("\x1b[1;31merror\x1b[0m", "")
+        } else {
+            ("error", "")
+        };
         eprintln!("{prefix}: {error}{end}");
         for cause in error.chain().skip(1) {
             eprintln!("  caused by: {cause}");
@@ -58,7 +65,11 @@ impl Printer {
 
     /// A `hint: …` line after an error.
     pub fn hint(&self, hint: &str) {
-        let prefix = if self.color { "\x1b[1;36mhint\x1b[0m" } else { "hint" };
+        let prefix = if self.color {
+            "\x1b[1;36mhint\x1b[0m"
+        } else {
+            "hint"
+        };
         eprintln!("{prefix}: {hint}");
     }
 }

@@ -15,7 +15,11 @@ pub struct Ecs {
 }
 
 impl Ecs {
-    pub async fn start(_config: &EngineConfig, logs: LogStore, images: ImageStore) -> Result<Ecs, EngineError> {
+    pub async fn start(
+        _config: &EngineConfig,
+        logs: LogStore,
+        images: ImageStore,
+    ) -> Result<Ecs, EngineError> {
         Ok(Ecs { logs, images })
     }
 

@@ -6,6 +6,8 @@ use crate::{ExitStatus, Printer};
 pub(crate) struct RollbackArgs {}
 
 pub(crate) async fn rollback(_args: RollbackArgs, printer: &Printer) -> ExitStatus {
-    printer.error(&anyhow::anyhow!("`shipmate rollback` is not implemented yet"));
+    printer.error(&anyhow::anyhow!(
+        "`shipmate rollback` is not implemented yet"
+    ));
     ExitStatus::Failure
 }
