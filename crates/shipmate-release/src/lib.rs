@@ -1,1 +1,18 @@
-//! The release domain: configuration, plan, the release state machine and its events (no I/O).
+//! The release domain: configuration, plan, the release's decisions and its events (no I/O).
+//!
+//! Everything a release decides lives here as pure functions over plain data: which container
+//! to release, how to launch the migration, whether a stopped task passed the gate, what a
+//! service's deployments mean, what another release's lock means, and the deterministic ids
+//! and tokens that make re-runs attach instead of repeating. `shipmate-release-aws` feeds these
+//! functions what it reads from ECS and does what they decide; it is the only part that waits.
+
+pub mod command;
+pub mod config;
+pub mod duration;
+pub mod event;
+pub mod ids;
+pub mod lock;
+pub mod plan;
+pub mod report;
+pub mod service;
+pub mod task;

@@ -1,0 +1,118 @@
+//! Deterministic names derived from a release's inputs. The same arguments always make the same
+//! release id (so a re-run is recognisably the same release) and the same RunTask clientToken
+//! (so ECS's idempotency makes a retry attach to the migration instead of starting another).
+
+use sha2::{Digest, Sha256};
+
+/// What identifies a release: two runs with these equal are the same release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseInputs<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub image: &'a str,
+    pub container: &'a str,
+    pub migrate: Option<&'a [String]>,
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        // Length-prefixed so that ("ab","c") and ("a","bc") differ.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// A 12-hex-digit release id.
+pub fn release_id(inputs: &ReleaseInputs<'_>) -> String {
+    let command = inputs
+        .migrate
+        .map(|words| words.join("\u{0}"))
+        .unwrap_or_default();
+    let mut id = digest(&[
+        "shipmate-release-v1",
+        inputs.cluster,
+        inputs.service,
+        inputs.image,
+        inputs.container,
+        &command,
+    ]);
+    id.truncate(12);
+    id
+}
+
+/// The migration task's `startedBy`: who holds the lock, readable in the console.
+pub fn started_by(release_id: &str) -> String {
+    format!("shipmate/{release_id}")
+}
+
+/// The release id back out of a `startedBy`, if shipmate started the task.
+pub fn release_of(started_by: &str) -> Option<&str> {
+    started_by.strip_prefix("shipmate/")
+}
+
+/// The migration's RunTask clientToken: one per (service, the deployment the release starts
+/// from, attempt). Every release of a service computes the same token from the same starting
+/// point, which is what turns it into a lock (see docs/lock.md). 64 hex characters, the
+/// maximum ECS accepts.
+pub fn lock_token(cluster: &str, service: &str, base: &str, attempt: u32) -> String {
+    digest(&[
+        "shipmate-lock-v1",
+        cluster,
+        service,
+        base,
+        &attempt.to_string(),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs<'a>(image: &'a str, migrate: Option<&'a [String]>) -> ReleaseInputs<'a> {
+        ReleaseInputs {
+            cluster: "prod",
+            service: "web",
+            image,
+            container: "app",
+            migrate,
+        }
+    }
+
+    #[test]
+    fn release_id_is_stable_and_input_sensitive() {
+        let migrate = vec![
+            "python".to_owned(),
+            "manage.py".to_owned(),
+            "migrate".to_owned(),
+        ];
+        let other = vec!["python manage.py".to_owned(), "migrate".to_owned()];
+        let a = release_id(&inputs("app:1", Some(&migrate)));
+        assert_eq!(a.len(), 12);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(a, release_id(&inputs("app:1", Some(&migrate))));
+        assert_ne!(a, release_id(&inputs("app:2", Some(&migrate))));
+        assert_ne!(a, release_id(&inputs("app:1", Some(&other))));
+        assert_ne!(a, release_id(&inputs("app:1", None)));
+    }
+
+    #[test]
+    fn lock_token_fits_run_task() {
+        let token = lock_token("prod", "web", "ecs-svc/123", 0);
+        assert_eq!(token.len(), 64);
+        assert!(token.bytes().all(|b| (33..=126).contains(&b)));
+        assert_eq!(token, lock_token("prod", "web", "ecs-svc/123", 0));
+        assert_ne!(token, lock_token("prod", "web", "ecs-svc/123", 1));
+        assert_ne!(token, lock_token("prod", "web", "ecs-svc/124", 0));
+        assert_ne!(token, lock_token("prod", "api", "ecs-svc/123", 0));
+    }
+
+    #[test]
+    fn started_by_round_trips() {
+        let by = started_by("0123456789ab");
+        assert!(by.len() <= 128);
+        assert_eq!(release_of(&by), Some("0123456789ab"));
+        assert_eq!(release_of("ecs-svc/42"), None);
+    }
+}

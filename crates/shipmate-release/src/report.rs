@@ -1,0 +1,104 @@
+//! The final report of a command: what `--output json` ends with and what the GitHub step
+//! summary shows. Its JSON shape is pinned by docs/report.schema.json.
+
+use serde::Serialize;
+
+use crate::event::Phase;
+use crate::task::TaskOutcome;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskReport {
+    pub task_arn: String,
+    pub attached: bool,
+    pub attempt: u32,
+    pub exit_code: Option<i32>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub outcome: Option<TaskOutcome>,
+    pub duration_ms: u64,
+    pub log_lines: u64,
+    pub console_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentReport {
+    pub id: Option<String>,
+    pub task_definition: String,
+    pub rollout_state: Option<String>,
+    pub reason: Option<String>,
+    pub rolled_back_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhaseTiming {
+    pub phase: Phase,
+    pub duration_ms: u64,
+    pub ok: bool,
+}
+
+/// What a release did. Fields the release never reached stay `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub release_id: Option<String>,
+    pub cluster: String,
+    pub service: Option<String>,
+    pub image: Option<String>,
+    pub container: Option<String>,
+    /// `succeeded`, or the failure class (the same names as the exit code table).
+    pub result: String,
+    pub exit_code: i32,
+    pub message: Option<String>,
+    pub previous_task_definition: Option<String>,
+    pub task_definition: Option<String>,
+    pub revision_reused: bool,
+    pub migration: Option<TaskReport>,
+    pub deployment: Option<DeploymentReport>,
+    pub rollback: Option<DeploymentReport>,
+    pub post_deploy: Option<TaskReport>,
+    pub task: Option<TaskReport>,
+    pub phases: Vec<PhaseTiming>,
+    pub retries: u32,
+    pub duration_ms: u64,
+    pub service_console_url: Option<String>,
+}
+
+/// The region of an ARN (`arn:aws:ecs:<region>:…`).
+pub fn arn_region(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|region| !region.is_empty())
+}
+
+/// The ECS console page of a service.
+pub fn service_console_url(service_arn: &str, cluster: &str, service: &str) -> Option<String> {
+    let region = arn_region(service_arn)?;
+    Some(format!(
+        "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments?region={region}"
+    ))
+}
+
+/// The ECS console page of a task.
+pub fn task_console_url(task_arn: &str, cluster: &str) -> Option<String> {
+    let region = arn_region(task_arn)?;
+    let id = crate::task::task_id(task_arn);
+    Some(format!(
+        "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/tasks/{id}/configuration?region={region}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_urls() {
+        assert_eq!(
+            task_console_url("arn:aws:ecs:eu-west-1:123:task/prod/abc123", "prod").unwrap(),
+            "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/prod/tasks/abc123/configuration?region=eu-west-1"
+        );
+        assert_eq!(task_console_url("not-an-arn", "prod"), None);
+        assert!(
+            service_console_url("arn:aws:ecs:us-east-1:1:service/prod/web", "prod", "web")
+                .unwrap()
+                .contains("/services/web/")
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! A service's rollout as the release sees it, and the decision "done, still going, or failed"
+//! taken on every DescribeServices poll. ECS reports rollbacks by the circuit breaker only
+//! indirectly (our deployment turns FAILED, an older task definition becomes PRIMARY), which the
+//! services-stable waiter calls success; here it is a failure.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeploymentView {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub failed_tasks: i32,
+    /// IN_PROGRESS, COMPLETED, FAILED (absent for some controllers).
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceEventView {
+    pub id: String,
+    /// Epoch milliseconds.
+    pub created_at: Option<i64>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceView {
+    pub service_arn: String,
+    pub service_name: String,
+    pub cluster_arn: String,
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+    pub deployments: Vec<DeploymentView>,
+    /// Newest first, as ECS returns them.
+    pub events: Vec<ServiceEventView>,
+}
+
+impl ServiceView {
+    pub fn primary(&self) -> Option<&DeploymentView> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutProgress {
+    InProgress {
+        running: i32,
+        desired: i32,
+        pending: i32,
+        failed_tasks: i32,
+    },
+    /// One deployment, on the target, running == desired.
+    Completed,
+    /// Our deployment FAILED (circuit breaker). `rolled_back_to` when ECS already made another
+    /// task definition primary.
+    Failed {
+        reason: String,
+        rolled_back_to: Option<String>,
+    },
+    /// The primary deployment is no longer ours and ours is gone: someone else deployed.
+    Superseded { by: String },
+    /// The service is DRAINING or INACTIVE.
+    Inactive { status: String },
+}
+
+/// Assesses a rollout toward `target` (a task definition ARN).
+pub fn assess_rollout(service: &ServiceView, target: &str) -> RolloutProgress {
+    if service.status != "ACTIVE" {
+        return RolloutProgress::Inactive {
+            status: service.status.clone(),
+        };
+    }
+    let ours = service
+        .deployments
+        .iter()
+        .find(|d| d.task_definition == target && d.status != "INACTIVE");
+    let primary = service.primary();
+    if let Some(ours) = ours
+        && ours.rollout_state.as_deref() == Some("FAILED")
+    {
+        let rolled_back_to = primary
+            .filter(|p| p.task_definition != target)
+            .map(|p| p.task_definition.clone());
+        return RolloutProgress::Failed {
+            reason: ours
+                .rollout_state_reason
+                .clone()
+                .unwrap_or_else(|| "the deployment failed".to_owned()),
+            rolled_back_to,
+        };
+    }
+    match primary {
+        Some(primary) if primary.task_definition == target => {
+            let steady = service.deployments.len() == 1
+                && service.running_count == service.desired_count
+                && primary.running_count == primary.desired_count;
+            let completed = primary
+                .rollout_state
+                .as_deref()
+                .is_none_or(|state| state == "COMPLETED");
+            if steady && completed {
+                RolloutProgress::Completed
+            } else {
+                RolloutProgress::InProgress {
+                    running: primary.running_count,
+                    desired: primary.desired_count,
+                    pending: primary.pending_count,
+                    failed_tasks: primary.failed_tasks,
+                }
+            }
+        }
+        Some(primary) => RolloutProgress::Superseded {
+            by: primary.task_definition.clone(),
+        },
+        None => RolloutProgress::Superseded {
+            by: service.task_definition.clone(),
+        },
+    }
+}
+
+/// Service events newer than the ones already seen (by id), oldest first for printing.
+pub fn new_events<'a>(
+    service: &'a ServiceView,
+    seen: &std::collections::HashSet<String>,
+) -> Vec<&'a ServiceEventView> {
+    let mut fresh: Vec<&ServiceEventView> = service
+        .events
+        .iter()
+        .filter(|event| !seen.contains(&event.id))
+        .collect();
+    fresh.reverse();
+    fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "arn:aws:ecs:us-east-1:0:task-definition/web:1";
+    const NEW: &str = "arn:aws:ecs:us-east-1:0:task-definition/web:2";
+
+    fn deployment(status: &str, td: &str, running: i32, state: Option<&str>) -> DeploymentView {
+        DeploymentView {
+            id: format!("ecs-svc/{status}{td}"),
+            status: status.to_owned(),
+            task_definition: td.to_owned(),
+            desired_count: 2,
+            running_count: running,
+            rollout_state: state.map(str::to_owned),
+            ..DeploymentView::default()
+        }
+    }
+
+    fn service(running: i32, deployments: Vec<DeploymentView>) -> ServiceView {
+        ServiceView {
+            status: "ACTIVE".to_owned(),
+            desired_count: 2,
+            running_count: running,
+            task_definition: deployments
+                .first()
+                .map(|d| d.task_definition.clone())
+                .unwrap_or_default(),
+            deployments,
+            ..ServiceView::default()
+        }
+    }
+
+    #[test]
+    fn rollout_table() {
+        let in_progress = |running| RolloutProgress::InProgress {
+            running,
+            desired: 2,
+            pending: 0,
+            failed_tasks: 0,
+        };
+        let cases = vec![
+            (
+                "new primary still starting, old draining",
+                service(
+                    2,
+                    vec![
+                        deployment("PRIMARY", NEW, 0, Some("IN_PROGRESS")),
+                        deployment("ACTIVE", OLD, 2, Some("COMPLETED")),
+                    ],
+                ),
+                in_progress(0),
+            ),
+            (
+                "both running: two deployments is not steady",
+                service(
+                    4,
+                    vec![
+                        deployment("PRIMARY", NEW, 2, Some("IN_PROGRESS")),
+                        deployment("ACTIVE", OLD, 2, Some("COMPLETED")),
+                    ],
+                ),
+                in_progress(2),
+            ),
+            (
+                "one deployment but rollout state not yet COMPLETED",
+                service(2, vec![deployment("PRIMARY", NEW, 2, Some("IN_PROGRESS"))]),
+                in_progress(2),
+            ),
+            (
+                "completed",
+                service(2, vec![deployment("PRIMARY", NEW, 2, Some("COMPLETED"))]),
+                RolloutProgress::Completed,
+            ),
+            (
+                "no rollout state (older controllers): steady state is enough",
+                service(2, vec![deployment("PRIMARY", NEW, 2, None)]),
+                RolloutProgress::Completed,
+            ),
+            (
+                "circuit breaker failed ours and rolled back",
+                service(
+                    2,
+                    vec![
+                        deployment("PRIMARY", OLD, 1, Some("IN_PROGRESS")),
+                        DeploymentView {
+                            rollout_state_reason: Some(
+                                "ECS deployment circuit breaker: tasks failed to start.".to_owned(),
+                            ),
+                            ..deployment("ACTIVE", NEW, 0, Some("FAILED"))
+                        },
+                    ],
+                ),
+                RolloutProgress::Failed {
+                    reason: "ECS deployment circuit breaker: tasks failed to start.".to_owned(),
+                    rolled_back_to: Some(OLD.to_owned()),
+                },
+            ),
+            (
+                "failed without rollback",
+                service(0, vec![deployment("PRIMARY", NEW, 0, Some("FAILED"))]),
+                RolloutProgress::Failed {
+                    reason: "the deployment failed".to_owned(),
+                    rolled_back_to: None,
+                },
+            ),
+            (
+                "someone else deployed, ours is gone",
+                service(2, vec![deployment("PRIMARY", OLD, 2, Some("COMPLETED"))]),
+                RolloutProgress::Superseded { by: OLD.to_owned() },
+            ),
+        ];
+        for (name, service, expected) in cases {
+            assert_eq!(assess_rollout(&service, NEW), expected, "{name}");
+        }
+        let draining = ServiceView {
+            status: "DRAINING".to_owned(),
+            ..ServiceView::default()
+        };
+        assert_eq!(
+            assess_rollout(&draining, NEW),
+            RolloutProgress::Inactive {
+                status: "DRAINING".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn new_events_oldest_first() {
+        let mut service = service(2, vec![]);
+        for id in ["3", "2", "1"] {
+            service.events.push(ServiceEventView {
+                id: id.to_owned(),
+                created_at: None,
+                message: format!("event {id}"),
+            });
+        }
+        let seen = ["1".to_owned()].into_iter().collect();
+        let fresh: Vec<&str> = new_events(&service, &seen)
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(fresh, ["2", "3"]);
+    }
+}
