@@ -1,0 +1,178 @@
+"""The example Django project on its own: each release's models match its migrations, the
+history v1 -> v2 -> v3 (fails) -> v4 does what the README says on SQLite and on PostgreSQL, the
+web server answers and stops cleanly on SIGTERM, and DATABASE_URL parses as documented."""
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+import django_example as example
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """Every release built once for the module: {"v1": Path, ...}."""
+    root = tmp_path_factory.mktemp("releases")
+    return {release: example.build(release, root / release) for release in example.RELEASES}
+
+
+def test_build_release_refuses_unknown_release(tmp_path):
+    result = subprocess.run([str(example.EXAMPLE / "build-release"), "v99", str(tmp_path / "o")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "no release v99" in result.stderr
+
+
+@pytest.mark.parametrize("release", example.RELEASES)
+def test_models_match_migrations(releases, release):
+    result = example.manage(releases[release], "sqlite:///:memory:",
+                            "makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (releases[release] / "RELEASE").read_text().strip() == release
+
+
+def migrate(releases, release, database_url):
+    return example.manage(releases[release], database_url, "migrate", "--noinput")
+
+
+def assert_history_through_v4(releases, database_url):
+    """v1 -> v2 -> v3 (fails, changes nothing) -> v4, checking migrations, schema and data."""
+    assert migrate(releases, "v1", database_url).returncode == 0
+    assert example.applied_catalog_migrations(database_url) == example.CATALOG_MIGRATIONS["v1"]
+    assert example.book_columns(database_url) == example.BOOK_COLUMNS["v1"]
+
+    v2 = migrate(releases, "v2", database_url)
+    assert v2.returncode == 0, v2.stderr
+    assert example.applied_catalog_migrations(database_url) == example.CATALOG_MIGRATIONS["v2"]
+    assert example.book_columns(database_url) == example.BOOK_COLUMNS["v2"]
+    slugs = example.query(database_url, "SELECT slug FROM catalog_book ORDER BY id")
+    assert [slug for (slug,) in slugs] == example.SLUGS
+
+    v3 = migrate(releases, "v3", database_url)
+    assert v3.returncode != 0
+    assert "Applying catalog.0006_book_price" in v3.stdout
+    assert "KeyError: 'the-dispossessed-1974'" in v3.stderr
+    # The backfill priced three books before it raised: the transaction must have undone them
+    # together with the column.
+    assert "price neuromancer-1984: 999" in v3.stdout
+    assert example.applied_catalog_migrations(database_url) == example.CATALOG_MIGRATIONS["v2"]
+    assert example.book_columns(database_url) == example.BOOK_COLUMNS["v2"]
+
+    v4 = migrate(releases, "v4", database_url)
+    assert v4.returncode == 0, v4.stderr
+    assert example.applied_catalog_migrations(database_url) == example.CATALOG_MIGRATIONS["v4"]
+    assert example.book_columns(database_url) == example.BOOK_COLUMNS["v4"]
+    prices = example.query(database_url, "SELECT price_cents FROM catalog_book ORDER BY id")
+    assert [price for (price,) in prices] == example.PRICES_V4
+
+
+def test_history_on_sqlite(releases, tmp_path):
+    assert_history_through_v4(releases, f"sqlite:///{tmp_path}/bookshop.sqlite3")
+
+
+def test_history_on_postgres(releases, postgres_database):
+    assert_history_through_v4(releases, postgres_database)
+
+
+def test_v3_on_postgres_leaves_schema_and_data_untouched(releases, postgres_database):
+    assert migrate(releases, "v2", postgres_database).returncode == 0
+    snapshot = example.query(
+        postgres_database,
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_name = 'catalog_book' ORDER BY ordinal_position",
+    )
+    rows = example.query(postgres_database, "SELECT * FROM catalog_book ORDER BY id")
+
+    assert migrate(releases, "v3", postgres_database).returncode != 0
+
+    assert example.query(
+        postgres_database,
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_name = 'catalog_book' ORDER BY ordinal_position",
+    ) == snapshot
+    assert example.query(postgres_database, "SELECT * FROM catalog_book ORDER BY id") == rows
+
+
+def free_loopback_address():
+    # A 127.0.x.y of our own, as `shipmate local` gives each task; port 8000 must be free there.
+    for last in range(2, 250):
+        address = f"127.0.{os.getpid() % 200 + 20}.{last}"
+        with socket.socket() as probe:
+            try:
+                probe.bind((address, 8000))
+            except OSError:
+                continue
+            return address
+    pytest.fail("no free 127.0.x.y:8000")
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_server_binds_task_ip_answers_and_stops_on_sigterm(releases, tmp_path):
+    database_url = f"sqlite:///{tmp_path}/bookshop.sqlite3"
+    assert migrate(releases, "v2", database_url).returncode == 0
+    address = free_loopback_address()
+    server = subprocess.Popen(
+        [str(example.venv_bin() / "gunicorn"), "bookshop.wsgi"],
+        cwd=releases["v2"],
+        env=example.app_env(database_url, SHIPMATE_TASK_IP=address, WEB_CONCURRENCY="1"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, health = get_json(f"http://{address}:8000/healthz")
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "gunicorn never answered /healthz"
+                time.sleep(0.2)
+        assert (status, health) == (200, {"status": "ok", "release": "v2"})
+        status, books = get_json(f"http://{address}:8000/api/books")
+        assert status == 200
+        assert books["release"] == "v2"
+        assert [book["slug"] for book in books["books"]] == example.SLUGS
+        assert "price_cents" not in books["books"][0]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert code == 0
+
+
+def load_database_url_module():
+    spec = importlib.util.spec_from_file_location(
+        "database_url", example.EXAMPLE / "app" / "bookshop" / "database_url.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_database_url_parsing(tmp_path):
+    database_url = load_database_url_module()
+    assert database_url.parse("", tmp_path / "db.sqlite3") == {
+        "ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}
+    assert database_url.parse("sqlite:////var/lib/app/db.sqlite3", None)["NAME"] == \
+        "/var/lib/app/db.sqlite3"
+    assert database_url.parse(
+        "postgresql://app:p%40ss@db.internal:5433/shop?sslmode=require", None) == {
+        "ENGINE": "django.db.backends.postgresql", "NAME": "shop", "USER": "app",
+        "PASSWORD": "p@ss", "HOST": "db.internal", "PORT": "5433",
+        "OPTIONS": {"sslmode": "require"}}
+    with pytest.raises(database_url.DatabaseUrlError, match="mysql"):
+        database_url.parse("mysql://x/y", None)
+    with pytest.raises(database_url.DatabaseUrlError, match="names no database"):
+        database_url.parse("postgres://host:5432/", None)
