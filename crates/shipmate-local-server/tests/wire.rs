@@ -1,0 +1,227 @@
+//! Bad input over raw HTTP: every mistake a client can make gets an AWS-shaped answer (status,
+//! `__type`, `message`, `x-amzn-RequestId`), never a panic, a hang or a dropped connection.
+
+mod common;
+
+use common::{aws_call, send};
+use shipmate_local_server::{ServerConfig, start};
+
+const LOGS: &str = "Logs_20140328";
+
+fn assert_aws_error(response: &common::RawResponse, status: u16, code: &str) {
+    assert_eq!(
+        response.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.aws_error().0, code);
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/x-amz-json-1.1")
+    );
+    assert!(response.header("x-amzn-requestid").is_some());
+}
+
+#[tokio::test]
+async fn bad_requests_get_aws_shaped_errors() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+
+    let malformed = aws_call(
+        addr,
+        &format!("{LOGS}.CreateLogGroup"),
+        b"{\"logGroupName\": ",
+    )
+    .await
+    .unwrap();
+    assert_aws_error(&malformed, 400, "SerializationException");
+
+    let wrong_type = aws_call(
+        addr,
+        &format!("{LOGS}.CreateLogGroup"),
+        br#"{"logGroupName": 42}"#,
+    )
+    .await
+    .unwrap();
+    assert_aws_error(&wrong_type, 400, "SerializationException");
+
+    let not_an_object = aws_call(addr, &format!("{LOGS}.DescribeLogGroups"), b"[1, 2]")
+        .await
+        .unwrap();
+    assert_aws_error(&not_an_object, 400, "SerializationException");
+
+    let unknown_service = aws_call(addr, "DynamoDB_20120810.GetItem", b"{}")
+        .await
+        .unwrap();
+    assert_aws_error(&unknown_service, 400, "UnknownOperationException");
+
+    let unknown_logs_operation = aws_call(addr, &format!("{LOGS}.PutRetentionPolicy"), b"{}")
+        .await
+        .unwrap();
+    assert_aws_error(&unknown_logs_operation, 400, "UnknownOperationException");
+    assert!(
+        unknown_logs_operation
+            .aws_error()
+            .1
+            .contains("PutRetentionPolicy")
+    );
+
+    let no_target = send(
+        addr,
+        "POST",
+        "/",
+        &[("Content-Type", "application/x-amz-json-1.1")],
+        b"{}",
+    )
+    .await
+    .unwrap();
+    assert_aws_error(&no_target, 400, "UnknownOperationException");
+
+    let get = send(addr, "GET", "/", &[], b"").await.unwrap();
+    assert_aws_error(&get, 405, "UnknownOperationException");
+
+    let other_path = aws_call(addr, &format!("{LOGS}.DescribeLogGroups"), b"{}").await;
+    assert_eq!(other_path.unwrap().status, 200);
+
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_not_buffered() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let mut body = b"{\"logGroupName\": \"".to_vec();
+    body.resize(11 * 1024 * 1024, b'a');
+    body.extend_from_slice(b"\"}");
+    let response = aws_call(server.addr(), &format!("{LOGS}.CreateLogGroup"), &body)
+        .await
+        .expect("an answer, not a closed connection");
+    assert_aws_error(&response, 413, "RequestEntityTooLargeException");
+
+    // The server is still fine afterwards.
+    let health = send(server.addr(), "GET", "/_shipmate/health", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_request_log_records_every_aws_call() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    aws_call(addr, &format!("{LOGS}.DescribeLogGroups"), b"{}")
+        .await
+        .unwrap();
+    aws_call(
+        addr,
+        &format!("{LOGS}.DeleteLogGroup"),
+        br#"{"logGroupName":"nope"}"#,
+    )
+    .await
+    .unwrap();
+
+    let log = send(addr, "GET", "/_shipmate/requests", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    let requests = log["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2, "{log}");
+    assert_eq!(requests[0]["service"], "logs");
+    assert_eq!(requests[0]["operation"], "DescribeLogGroups");
+    assert_eq!(requests[0]["status"], 200);
+    assert!(requests[0].get("errorCode").is_none());
+    assert_eq!(requests[1]["operation"], "DeleteLogGroup");
+    assert_eq!(requests[1]["status"], 400);
+    assert_eq!(requests[1]["errorCode"], "ResourceNotFoundException");
+    assert_eq!(server.request_log().records().len(), 2);
+
+    let cleared = send(addr, "DELETE", "/_shipmate/requests", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(cleared.status, 200);
+    assert!(server.request_log().records().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_armed_over_http_hit_exactly_n_calls() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let target = format!("{LOGS}.DescribeLogGroups");
+    for fault in [
+        r#"{"kind":"throttle","operation":"DescribeLogGroups","count":1}"#,
+        r#"{"kind":"server_error","operation":"DescribeLogGroups","count":1}"#,
+        r#"{"kind":"unavailable","operation":"DescribeLogGroups","count":1}"#,
+        r#"{"kind":"drop_connection","operation":"DescribeLogGroups","count":1}"#,
+    ] {
+        let armed = send(addr, "POST", "/_shipmate/faults", &[], fault.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(armed.status, 200, "{fault}");
+    }
+    let listed = send(addr, "GET", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(listed["faults"].as_array().unwrap().len(), 4);
+
+    let throttled = aws_call(addr, &target, b"{}").await.unwrap();
+    assert_aws_error(&throttled, 400, "ThrottlingException");
+    assert_eq!(throttled.aws_error().1, "Rate exceeded");
+    let server_error = aws_call(addr, &target, b"{}").await.unwrap();
+    assert_aws_error(&server_error, 500, "ServiceUnavailableException");
+    let unavailable = aws_call(addr, &target, b"{}").await.unwrap();
+    assert_eq!(unavailable.status, 503);
+    assert!(
+        aws_call(addr, &target, b"{}").await.is_none(),
+        "the connection is closed without a response"
+    );
+    assert_eq!(aws_call(addr, &target, b"{}").await.unwrap().status, 200);
+
+    let faults: Vec<_> = server
+        .request_log()
+        .records()
+        .into_iter()
+        .map(|record| (record.fault, record.status))
+        .collect();
+    assert_eq!(
+        faults,
+        vec![
+            (Some("throttle".to_owned()), Some(400)),
+            (Some("server_error".to_owned()), Some(500)),
+            (Some("unavailable".to_owned()), Some(503)),
+            (Some("drop_connection".to_owned()), None),
+            (None, Some(200)),
+        ]
+    );
+
+    let bad = send(
+        addr,
+        "POST",
+        "/_shipmate/faults",
+        &[],
+        br#"{"kind":"explode"}"#,
+    )
+    .await
+    .unwrap();
+    assert_aws_error(&bad, 400, "InvalidParameterException");
+    server.throttle("*", 5);
+    let cleared = send(addr, "DELETE", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(cleared.status, 200);
+    assert_eq!(aws_call(addr, &target, b"{}").await.unwrap().status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_control_paths_are_404() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let response = send(server.addr(), "GET", "/_shipmate/nope", &[], b"")
+        .await
+        .unwrap();
+    assert_aws_error(&response, 404, "NotFoundException");
+    server.shutdown().await;
+}
