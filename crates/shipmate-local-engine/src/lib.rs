@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod ecs;
+pub mod faults;
 pub mod images;
 pub mod logs;
 

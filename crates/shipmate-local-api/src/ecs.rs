@@ -1,1 +1,0 @@
-//! ECS request and response types.

@@ -1,0 +1,189 @@
+//! CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
+
+use shipmate_local_api::ecs::*;
+use shipmate_local_protocol::AwsError;
+
+use super::pagination::paginate;
+use super::tags::validate_tags;
+use super::{Ecs, EcsState, arns, cluster_not_found, invalid_parameter};
+
+impl Ecs {
+    pub(crate) fn create_cluster(
+        &self,
+        region: &str,
+        input: CreateClusterRequest,
+    ) -> Result<CreateClusterResponse, AwsError> {
+        let name = input.cluster_name.unwrap_or_else(|| "default".to_owned());
+        if name.is_empty()
+            || name.len() > 255
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid_parameter(
+                "Cluster name must be 1-255 characters: letters, numbers, hyphens and underscores.",
+            ));
+        }
+        let tags = input.tags.unwrap_or_default();
+        validate_tags(&tags)?;
+        let mut state = self.state();
+        let arn = arns::cluster(region, &name);
+        let active = state
+            .clusters
+            .get(&name)
+            .is_some_and(|c| c.status.as_deref() == Some("ACTIVE"));
+        if !active {
+            // A new cluster, or an INACTIVE one coming back.
+            state.clusters.insert(
+                name.clone(),
+                Cluster {
+                    cluster_arn: Some(arn.clone()),
+                    cluster_name: Some(name.clone()),
+                    status: Some("ACTIVE".into()),
+                    settings: Some(input.settings.unwrap_or_else(|| {
+                        vec![ClusterSetting {
+                            name: Some("containerInsights".into()),
+                            value: Some("disabled".into()),
+                        }]
+                    })),
+                    capacity_providers: Some(input.capacity_providers.unwrap_or_default()),
+                    default_capacity_provider_strategy: Some(
+                        input.default_capacity_provider_strategy.unwrap_or_default(),
+                    ),
+                    configuration: input.configuration,
+                    ..Cluster::default()
+                },
+            );
+            if tags.is_empty() {
+                state.tags.remove(&arn);
+            } else {
+                state.tags.insert(arn.clone(), tags);
+            }
+        }
+        let cluster = describe(&state, &name, true).expect("the cluster was just created");
+        drop(state);
+        self.changed();
+        Ok(CreateClusterResponse { cluster })
+    }
+
+    pub(crate) fn describe_clusters(
+        &self,
+        region: &str,
+        input: DescribeClustersRequest,
+    ) -> Result<DescribeClustersResponse, AwsError> {
+        let references = input.clusters.unwrap_or_else(|| vec!["default".to_owned()]);
+        if references.len() > 100 {
+            return Err(invalid_parameter(
+                "DescribeClusters accepts at most 100 clusters.",
+            ));
+        }
+        let with_tags = includes(&input.include, "TAGS");
+        let state = self.state();
+        let mut output = DescribeClustersResponse::default();
+        for reference in references {
+            let name = arns::cluster_name(Some(&reference));
+            match describe(&state, &name, with_tags) {
+                Some(cluster) => output.clusters.push(cluster),
+                None => output.failures.push(Failure {
+                    arn: Some(if reference.starts_with("arn:") {
+                        reference
+                    } else {
+                        arns::cluster(region, &name)
+                    }),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok(output)
+    }
+
+    pub(crate) fn list_clusters(
+        &self,
+        input: ListClustersRequest,
+    ) -> Result<ListClustersResponse, AwsError> {
+        let arns: Vec<String> = self
+            .state()
+            .clusters
+            .values()
+            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .filter_map(|c| c.cluster_arn.clone())
+            .collect();
+        let (cluster_arns, next_token) =
+            paginate(arns, input.next_token.as_deref(), input.max_results)?;
+        Ok(ListClustersResponse {
+            cluster_arns,
+            next_token,
+        })
+    }
+
+    pub(crate) fn delete_cluster(
+        &self,
+        input: DeleteClusterRequest,
+    ) -> Result<DeleteClusterResponse, AwsError> {
+        let reference = input
+            .cluster
+            .ok_or_else(|| invalid_parameter("cluster is required."))?;
+        let name = arns::cluster_name(Some(&reference));
+        let mut state = self.state();
+        let cluster = state
+            .clusters
+            .get(&name)
+            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .ok_or_else(cluster_not_found)?;
+        let arn = cluster.cluster_arn.clone();
+        let busy = state
+            .tasks
+            .values()
+            .any(|t| t.task.cluster_arn == arn && !t.is_stopped());
+        if busy {
+            return Err(AwsError::client(
+                "ClusterContainsTasksException",
+                "The Cluster cannot be deleted while Tasks are active.",
+            ));
+        }
+        if let Some(cluster) = state.clusters.get_mut(&name) {
+            cluster.status = Some("INACTIVE".into());
+        }
+        let cluster = describe(&state, &name, false).expect("the cluster exists");
+        drop(state);
+        self.changed();
+        Ok(DeleteClusterResponse { cluster })
+    }
+}
+
+/// The `Cluster` shape with its live counts.
+pub(super) fn describe(state: &EcsState, name: &str, with_tags: bool) -> Option<Cluster> {
+    let mut cluster = state.clusters.get(name)?.clone();
+    let arn = cluster.cluster_arn.clone();
+    let tasks = state.tasks.values().filter(|t| {
+        t.task.cluster_arn == arn && t.task.desired_status.as_deref() == Some("RUNNING")
+    });
+    for record in tasks {
+        match record.last_status() {
+            Some(super::lifecycle::TaskStatus::Running) => cluster.running_tasks_count += 1,
+            Some(status) if status.is_starting() => cluster.pending_tasks_count += 1,
+            _ => {}
+        }
+    }
+    if with_tags {
+        cluster.tags = arn.and_then(|arn| state.tags.get(&arn).cloned());
+    }
+    Some(cluster)
+}
+
+/// The ACTIVE cluster a request names (name, ARN or omitted for `default`).
+pub(super) fn active_cluster<'a>(
+    state: &'a EcsState,
+    reference: Option<&str>,
+) -> Result<&'a Cluster, AwsError> {
+    state
+        .clusters
+        .get(&arns::cluster_name(reference))
+        .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+        .ok_or_else(cluster_not_found)
+}
+
+pub(super) fn includes(include: &Option<Vec<String>>, what: &str) -> bool {
+    include.iter().flatten().any(|i| i == what)
+}

@@ -1,0 +1,624 @@
+//! The process side of a task: pulls (resolves) its images, checks its log configuration,
+//! starts each container as a process in its own process group, forwards output to CloudWatch
+//! Logs, watches exits, memory and health, and stops the processes (SIGTERM, then SIGKILL after
+//! the container's stopTimeout). It decides when lifecycle events happen; what they do to the
+//! task is `lifecycle.rs`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use shipmate_local_api::ecs::{HealthCheck, Task};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::Notify;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+
+use super::Ecs;
+use super::health::{self, Health, Probe};
+use super::lifecycle::{TaskEvent, TaskStatus, stop_code};
+use super::memory::{Watched, WatchedContainer};
+use crate::logs::{LogStore, epoch_millis};
+
+/// The container `reason` and task `stoppedReason` of an out-of-memory kill.
+pub(crate) const OUT_OF_MEMORY_REASON: &str =
+    "OutOfMemoryError: Container killed due to memory usage";
+/// The `stoppedReason` when an essential container exits.
+pub(crate) const ESSENTIAL_EXITED_REASON: &str = "Essential container in task exited";
+/// The `stoppedReason` when an essential container turns UNHEALTHY.
+pub(crate) const UNHEALTHY_REASON: &str = "Task failed container health checks";
+/// `PATH` for containers when neither the task nor the endpoint has one (Docker's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// How long to wait for output still buffered in pipes after a container's processes are gone.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// What a task's supervisor carries out, decided at launch.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskPlan {
+    pub(crate) task_id: String,
+    pub(crate) task_arn: String,
+    pub(crate) region: String,
+    pub(crate) address: Ipv4Addr,
+    pub(crate) task_memory_mib: Option<u64>,
+    pub(crate) containers: Vec<ContainerPlan>,
+}
+
+/// One container: its command line, environment and limits after overrides.
+#[derive(Debug, Clone)]
+pub(crate) struct ContainerPlan {
+    pub(crate) name: String,
+    pub(crate) image: String,
+    /// entryPoint followed by command.
+    pub(crate) argv: Vec<String>,
+    /// Task definition environment with the overrides applied.
+    pub(crate) environment: BTreeMap<String, String>,
+    pub(crate) working_directory: Option<String>,
+    pub(crate) essential: bool,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) memory_limit_mib: Option<u64>,
+    pub(crate) health_check: Option<HealthCheck>,
+    pub(crate) awslogs: Option<AwsLogs>,
+}
+
+/// Where the awslogs driver sends a container's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AwsLogs {
+    pub(crate) group: String,
+    pub(crate) stream: String,
+    pub(crate) create_group: bool,
+}
+
+/// What happens to a running container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ContainerEvent {
+    /// The main process exited and its output is fully forwarded.
+    Exited { index: usize, exit_code: i32 },
+    /// The memory watch is about to SIGKILL the container.
+    OutOfMemory { index: usize },
+    /// An essential container's health check made it UNHEALTHY.
+    Unhealthy { index: usize },
+}
+
+/// The environment of a container process: a small base from the endpoint (`PATH`, `HOME`,
+/// `LANG`), the region, the task's environment, then the shipmate conventions, which win.
+pub(crate) fn container_environment(
+    endpoint: impl Fn(&str) -> Option<String>,
+    plan: &TaskPlan,
+    container: &ContainerPlan,
+) -> BTreeMap<String, String> {
+    let mut environment = BTreeMap::new();
+    environment.insert(
+        "PATH".to_owned(),
+        endpoint("PATH").unwrap_or_else(|| DEFAULT_PATH.to_owned()),
+    );
+    for key in ["HOME", "LANG"] {
+        if let Some(value) = endpoint(key) {
+            environment.insert(key.to_owned(), value);
+        }
+    }
+    environment.insert("AWS_REGION".to_owned(), plan.region.clone());
+    environment.insert("AWS_DEFAULT_REGION".to_owned(), plan.region.clone());
+    environment.extend(container.environment.clone());
+    environment.insert("SHIPMATE_TASK_IP".to_owned(), plan.address.to_string());
+    environment.insert("ECS_TASK_ARN".to_owned(), plan.task_arn.clone());
+    environment.insert("ECS_CONTAINER_NAME".to_owned(), container.name.clone());
+    environment
+}
+
+/// Makes the kernel SIGKILL the child if the endpoint dies, so no task outlives it.
+///
+/// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits; children are spawned
+/// from runtime worker threads, which live as long as the endpoint.
+#[allow(unsafe_code)]
+pub(crate) fn die_with_parent(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe; it allocates nothing and touches no state shared with the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+}
+
+fn pull_error(image: &str) -> String {
+    format!(
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: not found"
+    )
+}
+
+const MISSING_LOG_GROUP: &str = "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist. : exit status 1";
+
+fn start_error(program: &str, error: &std::io::Error) -> String {
+    let detail = match error.kind() {
+        std::io::ErrorKind::NotFound if program.contains('/') => {
+            format!("exec: \"{program}\": stat {program}: no such file or directory")
+        }
+        std::io::ErrorKind::NotFound => {
+            format!("exec: \"{program}\": executable file not found in $PATH")
+        }
+        std::io::ErrorKind::PermissionDenied => format!("exec: \"{program}\": permission denied"),
+        _ => format!("exec: \"{program}\": {error}"),
+    };
+    format!(
+        "CannotStartContainerError: ResourceInitializationError: failed to create new container runtime task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: {detail}: unknown"
+    )
+}
+
+/// A started container process.
+struct Running {
+    process_group: i32,
+    exited: Arc<AtomicBool>,
+    stop_timeout: Duration,
+}
+
+/// Runs one task from PROVISIONING to STOPPED.
+pub(crate) async fn supervise(ecs: Ecs, plan: TaskPlan, wake: Arc<Notify>) {
+    let supervisor = Supervisor { ecs, plan, wake };
+    supervisor.run().await;
+    supervisor.release();
+}
+
+struct Supervisor {
+    ecs: Ecs,
+    plan: TaskPlan,
+    wake: Arc<Notify>,
+}
+
+impl Supervisor {
+    fn id(&self) -> &str {
+        &self.plan.task_id
+    }
+
+    fn event(&self, event: TaskEvent) {
+        self.ecs.task_event(self.id(), event);
+    }
+
+    fn stop_wanted(&self) -> bool {
+        self.ecs.stop_wanted(self.id())
+    }
+
+    /// Keeps the task in `status` for the injected delay (cut short by a stop request); true if
+    /// the task should stop.
+    async fn hold(&self, status: TaskStatus) -> bool {
+        if let Some(delay) = self.ecs.faults().delay(status) {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+        self.stop_wanted()
+    }
+
+    async fn run(&self) {
+        if self.hold(TaskStatus::Provisioning).await {
+            return self.stop_before_start().await;
+        }
+        self.event(TaskEvent::Provisioned);
+        self.ecs
+            .update_task(self.id(), |task| set_attachment_status(task, "ATTACHED"));
+        if self.hold(TaskStatus::Pending).await {
+            return self.stop_before_start().await;
+        }
+        self.event(TaskEvent::PullStarted);
+        let mut snapshots = Vec::new();
+        for (index, container) in self.plan.containers.iter().enumerate() {
+            let resolved = if self.ecs.faults().pull_fails(&container.image) {
+                None
+            } else {
+                self.ecs.inner.images.resolve(&container.image)
+            };
+            match resolved {
+                Some(snapshot) => snapshots.push(snapshot),
+                None => {
+                    return self
+                        .fail_to_start(index, pull_error(&container.image))
+                        .await;
+                }
+            }
+        }
+        self.event(TaskEvent::PullStopped);
+        let logs = &self.ecs.inner.logs;
+        for (index, container) in self.plan.containers.iter().enumerate() {
+            if let Some(awslogs) = &container.awslogs {
+                if !logs.group_exists(&awslogs.group) {
+                    if !awslogs.create_group {
+                        return self
+                            .fail_to_start(index, MISSING_LOG_GROUP.to_owned())
+                            .await;
+                    }
+                    logs.ensure_group(&awslogs.group);
+                }
+                logs.ensure_stream(&awslogs.group, &awslogs.stream);
+            }
+        }
+        self.event(TaskEvent::Activating);
+        if self.hold(TaskStatus::Activating).await {
+            return self.stop_before_start().await;
+        }
+        self.run_containers(&snapshots).await;
+    }
+
+    async fn run_containers(&self, snapshots: &[PathBuf]) {
+        let (events, mut received) = unbounded_channel();
+        let mut running: Vec<Running> = Vec::new();
+        let mut probes = Vec::new();
+        for (index, (container, snapshot)) in self.plan.containers.iter().zip(snapshots).enumerate()
+        {
+            let directory = match &container.working_directory {
+                Some(dir) => snapshot.join(dir.trim_start_matches('/')),
+                None => snapshot.clone(),
+            };
+            // Docker creates a missing working directory.
+            let _ = std::fs::create_dir_all(&directory);
+            let environment =
+                container_environment(|key| std::env::var(key).ok(), &self.plan, container);
+            match self.spawn_container(index, container, &directory, &environment, &events) {
+                Ok(started) => running.push(started),
+                Err(reason) => {
+                    for started in &running {
+                        let _ = killpg(Pid::from_raw(started.process_group), Signal::SIGKILL);
+                    }
+                    for _ in 0..running.len() {
+                        received.recv().await;
+                    }
+                    return self.fail_to_start(index, reason).await;
+                }
+            }
+            if let Some(check) = &container.health_check {
+                probes.push(Probe {
+                    task_id: self.plan.task_id.clone(),
+                    index,
+                    essentials: self.plan.containers.iter().map(|c| c.essential).collect(),
+                    settings: health::Settings::from_check(check),
+                    environment,
+                    directory,
+                });
+            }
+        }
+        self.ecs.inner.memory.watch(
+            self.id(),
+            Watched {
+                containers: running
+                    .iter()
+                    .zip(&self.plan.containers)
+                    .enumerate()
+                    .map(|(index, (started, plan))| WatchedContainer {
+                        index,
+                        process_group: started.process_group,
+                        limit_mib: plan.memory_limit_mib,
+                    })
+                    .collect(),
+                task_limit_mib: self.plan.task_memory_mib,
+                events: events.clone(),
+            },
+        );
+        self.ecs.update_task(self.id(), |task| {
+            for (container, started) in task.containers.iter_mut().flatten().zip(&running) {
+                container.last_status = Some("RUNNING".into());
+                container.runtime_id = Some(started.process_group.to_string());
+            }
+        });
+        self.event(TaskEvent::Started);
+        let mut health_checks: Vec<(usize, JoinHandle<()>)> = probes
+            .into_iter()
+            .map(|probe| {
+                (
+                    probe.index,
+                    health::spawn(self.ecs.clone(), probe, events.clone()),
+                )
+            })
+            .collect();
+        drop(events);
+
+        let mut alive = running.len();
+        let mut out_of_memory = vec![false; running.len()];
+        let mut kill_timers: Vec<JoinHandle<()>> = Vec::new();
+        let mut stopping = false;
+        loop {
+            if !stopping && self.stop_wanted() {
+                stopping = true;
+                self.event(TaskEvent::Deactivating);
+                self.hold(TaskStatus::Deactivating).await;
+                self.event(TaskEvent::Stopping);
+                for started in running.iter().filter(|r| !r.exited.load(Ordering::SeqCst)) {
+                    let group = Pid::from_raw(started.process_group);
+                    let _ = killpg(group, Signal::SIGTERM);
+                    let (exited, timeout) = (started.exited.clone(), started.stop_timeout);
+                    kill_timers.push(tokio::spawn(async move {
+                        tokio::time::sleep(timeout).await;
+                        if !exited.load(Ordering::SeqCst) {
+                            let _ = killpg(group, Signal::SIGKILL);
+                        }
+                    }));
+                }
+            }
+            if alive == 0 {
+                break;
+            }
+            tokio::select! {
+                event = received.recv() => match event {
+                    Some(ContainerEvent::OutOfMemory { index }) => out_of_memory[index] = true,
+                    Some(ContainerEvent::Exited { index, exit_code }) => {
+                        alive -= 1;
+                        health_checks.retain(|(i, handle)| {
+                            if *i == index { handle.abort(); }
+                            *i != index
+                        });
+                        self.ecs.inner.memory.forget_container(self.id(), index);
+                        let oom = out_of_memory[index];
+                        self.ecs.update_task(self.id(), |task| {
+                            if let Some(container) = task.containers.as_mut().and_then(|c| c.get_mut(index)) {
+                                container.last_status = Some("STOPPED".into());
+                                container.exit_code = Some(exit_code);
+                                if oom {
+                                    container.reason = Some(OUT_OF_MEMORY_REASON.into());
+                                }
+                            }
+                        });
+                        if self.plan.containers[index].essential {
+                            let reason = if oom { OUT_OF_MEMORY_REASON } else { ESSENTIAL_EXITED_REASON };
+                            self.ecs.request_stop(self.id(), stop_code::ESSENTIAL_CONTAINER_EXITED, reason);
+                        }
+                    }
+                    Some(ContainerEvent::Unhealthy { index }) => {
+                        if self.plan.containers[index].essential {
+                            self.ecs.request_stop(self.id(), stop_code::SERVICE_SCHEDULER_INITIATED, UNHEALTHY_REASON);
+                        }
+                    }
+                    // Every sender is gone only once every container has exited.
+                    None => break,
+                },
+                () = self.wake.notified() => {}
+            }
+        }
+        for (_, handle) in health_checks {
+            handle.abort();
+        }
+        for timer in kill_timers {
+            timer.abort();
+        }
+        self.ecs.inner.memory.unwatch(self.id());
+        self.event(TaskEvent::ExecutionStopped);
+        self.hold(TaskStatus::Deprovisioning).await;
+        self.finish();
+    }
+
+    fn spawn_container(
+        &self,
+        index: usize,
+        container: &ContainerPlan,
+        directory: &Path,
+        environment: &BTreeMap<String, String>,
+        events: &UnboundedSender<ContainerEvent>,
+    ) -> Result<Running, String> {
+        let Some((program, args)) = container.argv.split_first() else {
+            return Err(
+                "CannotStartContainerError: Error response from daemon: No command specified"
+                    .to_owned(),
+            );
+        };
+        let output = || {
+            if container.awslogs.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            }
+        };
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .envs(environment)
+            .current_dir(directory)
+            .stdin(Stdio::null())
+            .stdout(output())
+            .stderr(output())
+            .process_group(0);
+        die_with_parent(&mut command);
+        let mut child = command
+            .spawn()
+            .map_err(|error| start_error(program, &error))?;
+        let process_group = child.id().map_or(0, |pid| pid as i32);
+        let mut forwarders = Vec::new();
+        if let Some(awslogs) = &container.awslogs {
+            let logs = &self.ecs.inner.logs;
+            if let Some(stdout) = child.stdout.take() {
+                forwarders.push(tokio::spawn(forward_lines(
+                    stdout,
+                    self.ecs.clone(),
+                    logs.clone(),
+                    awslogs.clone(),
+                )));
+            }
+            if let Some(stderr) = child.stderr.take() {
+                forwarders.push(tokio::spawn(forward_lines(
+                    stderr,
+                    self.ecs.clone(),
+                    logs.clone(),
+                    awslogs.clone(),
+                )));
+            }
+        }
+        let exited = Arc::new(AtomicBool::new(false));
+        let events = events.clone();
+        let exited_flag = exited.clone();
+        tokio::spawn(async move {
+            let exit_code = match child.wait().await {
+                Ok(status) => exit_code(status),
+                Err(_) => 137,
+            };
+            exited_flag.store(true, Ordering::SeqCst);
+            // As when a container's init dies: whatever it left behind goes too, which also
+            // closes the pipes the forwarders read.
+            let _ = killpg(Pid::from_raw(process_group), Signal::SIGKILL);
+            for forwarder in forwarders {
+                let _ = tokio::time::timeout(DRAIN_LIMIT, forwarder).await;
+            }
+            let _ = events.send(ContainerEvent::Exited { index, exit_code });
+        });
+        Ok(Running {
+            process_group,
+            exited,
+            stop_timeout: container.stop_timeout,
+        })
+    }
+
+    /// A stop request arrived before any container started.
+    async fn stop_before_start(&self) {
+        self.event(TaskEvent::Deactivating);
+        self.hold(TaskStatus::Deactivating).await;
+        self.event(TaskEvent::Stopping);
+        self.ecs.update_task(self.id(), |task| {
+            for container in task.containers.iter_mut().flatten() {
+                container.last_status = Some("STOPPED".into());
+            }
+        });
+        self.event(TaskEvent::ExecutionStopped);
+        self.hold(TaskStatus::Deprovisioning).await;
+        self.finish();
+    }
+
+    async fn fail_to_start(&self, index: usize, reason: String) {
+        self.ecs.update_task(self.id(), |task| {
+            for (i, container) in task.containers.iter_mut().flatten().enumerate() {
+                container.last_status = Some("STOPPED".into());
+                if i == index {
+                    container.reason = Some(reason.clone());
+                }
+            }
+        });
+        self.event(TaskEvent::FailedToStart { reason });
+        self.hold(TaskStatus::Deprovisioning).await;
+        self.finish();
+    }
+
+    fn finish(&self) {
+        self.ecs
+            .update_task(self.id(), |task| set_attachment_status(task, "DELETED"));
+        self.event(TaskEvent::Deprovisioned);
+    }
+
+    /// Gives back the task's address and drops its wake-up handle.
+    fn release(&self) {
+        let mut state = self.ecs.state();
+        state.addresses.release(self.plan.address);
+        if let Some(record) = state.tasks.get_mut(self.id()) {
+            record.address = None;
+            record.wake = None;
+        }
+    }
+}
+
+fn set_attachment_status(task: &mut Task, status: &str) {
+    for attachment in task.attachments.iter_mut().flatten() {
+        attachment.status = Some(status.to_owned());
+    }
+}
+
+/// The exit code ECS reports: the process's, or 128 + the signal that killed it.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(137)
+}
+
+/// Forwards every line of a container's stdout or stderr as one awslogs event.
+async fn forward_lines(output: impl AsyncRead + Unpin, ecs: Ecs, logs: LogStore, awslogs: AwsLogs) {
+    let mut reader = BufReader::new(output);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                while matches!(line.last(), Some(b'\n' | b'\r')) {
+                    line.pop();
+                }
+                // CloudWatch Logs has no empty events; the awslogs driver skips empty lines.
+                if line.is_empty() {
+                    continue;
+                }
+                let message = String::from_utf8_lossy(&line).into_owned();
+                logs.append(
+                    &awslogs.group,
+                    &awslogs.stream,
+                    epoch_millis(ecs.now()),
+                    message,
+                );
+            }
+        }
+    }
+}
+
+impl Ecs {
+    /// Applies a lifecycle event to a task and tells subscribers.
+    pub(crate) fn task_event(&self, id: &str, event: TaskEvent) {
+        let now = self.now();
+        let changed = {
+            let mut state = self.state();
+            let Some(record) = state.tasks.get_mut(id) else {
+                return;
+            };
+            match super::lifecycle::apply(&mut record.task, &event, now) {
+                Ok(changed) => changed,
+                Err(error) => {
+                    tracing::error!(%error, "lifecycle bug");
+                    false
+                }
+            }
+        };
+        if changed {
+            self.changed();
+        }
+    }
+
+    /// Changes a task's shape (containers, attachments) outside the lifecycle table.
+    pub(crate) fn update_task(&self, id: &str, change: impl FnOnce(&mut Task)) {
+        {
+            let mut state = self.state();
+            let Some(record) = state.tasks.get_mut(id) else {
+                return;
+            };
+            change(&mut record.task);
+            record.task.version += 1;
+        }
+        self.changed();
+    }
+
+    pub(crate) fn stop_wanted(&self, id: &str) -> bool {
+        self.state()
+            .tasks
+            .get(id)
+            .is_none_or(|r| r.task.desired_status.as_deref() == Some("STOPPED"))
+    }
+
+    /// Records a container's health and recomputes the task's from the essential containers.
+    pub(crate) fn set_container_health(
+        &self,
+        id: &str,
+        index: usize,
+        health: Health,
+        essentials: &[bool],
+    ) {
+        self.update_task(id, |task| {
+            let containers = task.containers.get_or_insert_with(Vec::new);
+            if let Some(container) = containers.get_mut(index) {
+                container.health_status = Some(health.as_str().to_owned());
+            }
+            let summary: Vec<(bool, Option<&str>)> = containers
+                .iter()
+                .zip(essentials)
+                .map(|(c, essential)| (*essential, c.health_status.as_deref()))
+                .collect();
+            task.health_status = Some(health::task_health(&summary).as_str().to_owned());
+        });
+    }
+}
