@@ -2,6 +2,7 @@
 actionlint, the template's shipmate policy grants exactly pipelines/iam-actions.json with the
 scoping the README promises, and the buildspec is the one-image, one-`shipmate deploy` release."""
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -90,14 +91,13 @@ def test_release_policy_is_least_privilege():
     # "*" only where ECS has no resource-level permissions, or a condition narrows it.
     for action, statement in by_action.items():
         if "*" in as_list(statement["Resource"]):
-            assert action in {"ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"} or \
+            assert action in {"ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
+                              "ecs:RegisterTaskDefinition"} or \
                 "Condition" in statement, f"{action} on * without a condition"
     assert by_action["iam:PassRole"]["Condition"]["StringEquals"] == {
         "iam:PassedToService": "ecs-tasks.amazonaws.com"}
     assert by_action["iam:PassRole"]["Resource"] == [{"Ref": "TaskRoleArn"},
                                                       {"Ref": "ExecutionRoleArn"}]
-    assert by_action["ecs:TagResource"]["Condition"]["StringEquals"]["ecs:CreateAction"] == [
-        "RunTask", "RegisterTaskDefinition"]
     assert "log-group:${LogGroupName}:log-stream:*" in \
         by_action["logs:GetLogEvents"]["Resource"]["Fn::Sub"]
     assert "service/${ClusterName}/${ServiceName}" in \
@@ -137,3 +137,21 @@ def test_workflow_releases_with_one_deploy_through_oidc():
     assert runs.count("docker build") == 1
     assert "--image-definitions imagedefinitions.json" in runs
     assert not any("aws-access-key-id" in step.get("with", {}) for step in steps)
+
+
+def sdk_operations_in_source():
+    """Every ECS and CloudWatch Logs operation the release half calls through aws-sdk-rust,
+    read from its source (`.ecs.describe_services()` -> ecs:DescribeServices)."""
+    calls = set()
+    pattern = re.compile(r"\.(ecs|logs)\s*\.\s*([a-z_]+)\(\)")
+    for path in (REPO / "crates" / "shipmate-release-aws" / "src").rglob("*.rs"):
+        for service, method in pattern.findall(path.read_text()):
+            calls.add(f"{service}:{''.join(part.title() for part in method.split('_'))}")
+    return calls
+
+
+def test_action_list_is_exactly_the_sdk_calls_shipmate_makes():
+    calls = sdk_operations_in_source()
+    assert "ecs:RunTask" in calls and "logs:GetLogEvents" in calls, calls
+    listed = {action for action in iam_actions() if not action.startswith("iam:")}
+    assert listed == calls
