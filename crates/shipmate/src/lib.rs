@@ -5,7 +5,11 @@
 mod args;
 mod commands;
 mod exit;
+mod hints;
 mod printer;
+mod render;
+mod session;
+mod settings;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -1,0 +1,329 @@
+//! Renders the release's events: one plain line per event on stderr for people (colour only
+//! when the Printer says so), and, with `--output json`, every event as a JSON line on stdout
+//! followed by the final report. CI logs get the same plain lines as a terminal.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use shipmate_release::duration::format_duration;
+use shipmate_release::event::Event;
+use shipmate_release::report::Report;
+use shipmate_release::task::{TaskOutcome, task_id};
+use shipmate_release_aws::Reporter;
+
+use crate::Printer;
+use crate::exit::ExitStatus;
+use crate::settings::OutputFormat;
+
+pub(crate) struct CliReporter {
+    printer: Printer,
+    json: bool,
+    cluster: String,
+    /// Serialises lines from concurrent callers (the retry interceptor runs on SDK tasks).
+    lock: Mutex<()>,
+}
+
+impl CliReporter {
+    pub(crate) fn new(printer: &Printer, output: OutputFormat, cluster: &str) -> CliReporter {
+        CliReporter {
+            printer: printer.clone(),
+            json: output == OutputFormat::Json,
+            cluster: cluster.to_owned(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.printer.color() {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn human(&self, event: &Event) -> Option<String> {
+        let line = match event {
+            Event::ReleaseStarted {
+                release_id,
+                cluster,
+                service,
+                image,
+                container,
+            } => {
+                format!(
+                    "release {release_id}: {image} -> service {service} (container {container}) in cluster {cluster}"
+                )
+            }
+            Event::PhaseStarted { .. } | Event::PhaseFinished { .. } => return None,
+            Event::RevisionReady {
+                task_definition,
+                image_from,
+                reused,
+                ..
+            } => format!(
+                "prepare: {} task definition {} (image was {image_from})",
+                if *reused { "reusing" } else { "registered" },
+                short_td(task_definition)
+            ),
+            Event::AlreadyDeployed { task_definition } => {
+                format!(
+                    "prepare: the service already runs {}; nothing to migrate",
+                    short_td(task_definition)
+                )
+            }
+            Event::LockWaiting {
+                holder_task_arn,
+                holder_started_by,
+                holder_status,
+                ..
+            } => format!(
+                "lock: waiting for another release's migration: task {}{} is {holder_status}",
+                task_id(holder_task_arn),
+                holder_started_by
+                    .as_ref()
+                    .map(|by| format!(" (started by {by})"))
+                    .unwrap_or_default()
+            ),
+            Event::TaskStarted {
+                role,
+                task_arn,
+                attached,
+                attempt,
+            } => format!(
+                "{}: {} task {}{}",
+                role.label(),
+                if *attached {
+                    "attached to running"
+                } else {
+                    "started"
+                },
+                task_id(task_arn),
+                if *attempt > 0 {
+                    format!(" (attempt {})", attempt + 1)
+                } else {
+                    String::new()
+                }
+            ),
+            Event::PreviousAttemptFailed { task_arn, attempt } => format!(
+                "migrate: attempt {} of this release (task {}) failed earlier; starting attempt {}",
+                attempt + 1,
+                task_id(task_arn),
+                attempt + 2
+            ),
+            Event::TaskStatus {
+                role, last_status, ..
+            } => format!("{}: task is {last_status}", role.label()),
+            Event::LogLine { role, message, .. } => {
+                return Some(format!(
+                    "{} {message}",
+                    self.paint("2", &format!("{} |", role.label()))
+                ));
+            }
+            Event::TaskFinished {
+                role,
+                outcome,
+                duration_ms,
+                ..
+            } => {
+                let took = format_duration(std::time::Duration::from_millis(*duration_ms));
+                match outcome {
+                    TaskOutcome::Succeeded => {
+                        format!("{}: succeeded (exit code 0) in {took}", role.label())
+                    }
+                    TaskOutcome::Exited {
+                        container,
+                        exit_code,
+                        ..
+                    } => {
+                        format!(
+                            "{}: container {container} exited with code {exit_code} after {took}",
+                            role.label()
+                        )
+                    }
+                    TaskOutcome::FailedToStart { reason, .. } => {
+                        format!("{}: failed to start: {reason}", role.label())
+                    }
+                }
+            }
+            Event::Retrying {
+                operation,
+                error,
+                attempt,
+                max_attempts,
+            } => self.paint(
+                "33",
+                &format!("retrying {operation} after {error} (attempt {attempt}/{max_attempts})"),
+            ),
+            Event::ServiceUpdated {
+                task_definition,
+                deployment_id,
+            } => format!(
+                "deploy: service updated to {}{}",
+                short_td(task_definition),
+                deployment_id
+                    .as_ref()
+                    .map(|id| format!(" (deployment {id})"))
+                    .unwrap_or_default()
+            ),
+            Event::ServiceEvent { message } => format!("{} {message}", self.paint("2", "ecs |")),
+            Event::RolloutProgress {
+                running,
+                desired,
+                pending,
+                failed_tasks,
+            } => format!(
+                "deploy: {running}/{desired} new tasks running, {pending} pending{}",
+                if *failed_tasks > 0 {
+                    format!(", {failed_tasks} failed")
+                } else {
+                    String::new()
+                }
+            ),
+            Event::RollbackStarted { to, reason } => {
+                format!("rollback: to {} ({reason})", short_td(to))
+            }
+            Event::Cancelled { task_arn, action } => match action {
+                shipmate_release::config::OnCancel::Stop => format!(
+                    "interrupted: stopping task {} (StopTask)",
+                    task_id(task_arn)
+                ),
+                shipmate_release::config::OnCancel::Leave => format!(
+                    "interrupted: leaving task {} running; stop it with: aws ecs stop-task --cluster {} --task {task_arn}",
+                    task_id(task_arn),
+                    self.cluster
+                ),
+            },
+        };
+        Some(line)
+    }
+}
+
+/// `family:revision` from a task definition ARN.
+pub(crate) fn short_td(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+impl Reporter for CliReporter {
+    fn event(&self, event: Event) {
+        let _guard = self.lock.lock();
+        if self.json
+            && let Ok(line) = serde_json::to_string(&event)
+        {
+            self.printer.data(&line);
+        }
+        if let Some(line) = self.human(&event) {
+            self.printer.info(&line);
+        }
+    }
+}
+
+/// The final report: JSON line on stdout (json mode), timeline on stderr, GitHub outputs.
+pub(crate) fn finish(
+    printer: &Printer,
+    output: OutputFormat,
+    command: &str,
+    report: &mut Report,
+    status: ExitStatus,
+) {
+    report.exit_code = i32::from(status.code());
+    report.result = status.result_name().to_owned();
+    if output == OutputFormat::Json {
+        let mut value = serde_json::to_value(&*report).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("event".to_owned(), serde_json::Value::from("report"));
+        }
+        printer.data(&value.to_string());
+    }
+    if !report.phases.is_empty() {
+        let phases: Vec<String> = report
+            .phases
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p.phase.label(),
+                    format_duration(std::time::Duration::from_millis(p.duration_ms))
+                )
+            })
+            .collect();
+        printer.info(&format!(
+            "timeline: {} (total {}{})",
+            phases.join(", "),
+            format_duration(std::time::Duration::from_millis(report.duration_ms)),
+            if report.retries > 0 {
+                format!(", {} retried calls", report.retries)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        github(printer, output, command, report);
+    }
+}
+
+/// `::error::` annotation and a step summary in GitHub Actions.
+fn github(printer: &Printer, output: OutputFormat, command: &str, report: &Report) {
+    if report.exit_code != 0 {
+        let message = report
+            .message
+            .clone()
+            .unwrap_or_else(|| report.result.clone());
+        // Workflow commands are one line; `%`, CR and LF are escaped as GitHub documents.
+        let escaped = message
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
+        let line = format!("::error title=shipmate {command}::{escaped}");
+        if output == OutputFormat::Json {
+            printer.info(&line);
+        } else {
+            printer.data(&line);
+        }
+    }
+    let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let mut summary = format!(
+        "### shipmate {command}: {}\n\n| | |\n|---|---|\n",
+        if report.exit_code == 0 {
+            "succeeded"
+        } else {
+            report.result.as_str()
+        }
+    );
+    let mut row = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            summary.push_str(&format!("| {name} | `{value}` |\n"));
+        }
+    };
+    row("release", report.release_id.clone());
+    row("service", report.service.clone());
+    row("image", report.image.clone());
+    row("task definition", report.task_definition.clone());
+    row(
+        "migration task",
+        report.migration.as_ref().map(|m| m.task_arn.clone()),
+    );
+    row(
+        "migration exit code",
+        report
+            .migration
+            .as_ref()
+            .and_then(|m| m.exit_code)
+            .map(|c| c.to_string()),
+    );
+    row(
+        "deployment",
+        report.deployment.as_ref().and_then(|d| d.id.clone()),
+    );
+    row("exit code", Some(report.exit_code.to_string()));
+    row("message", report.message.clone());
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = writeln!(file, "{summary}");
+    }
+}

@@ -1,0 +1,400 @@
+//! Flags and `shipmate.toml` resolved into the requests the driver takes. Flags (and their
+//! `SHIPMATE_*` variables) override the file; the file overrides the defaults. Every field is
+//! destructured so that a new flag cannot be silently ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use shipmate_release::command::split_command;
+use shipmate_release::config::{FileConfig, OnCancel, parse_config};
+use shipmate_release::duration::parse_duration;
+use shipmate_release_aws::{DeployRequest, RollbackRequest, RunRequest};
+
+/// Output format of the command's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Progress for people on stderr, nothing on stdout.
+    Human,
+    /// JSON lines of events and a final report on stdout (progress stays on stderr).
+    Json,
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
+fn on_cancel_arg(text: &str) -> Result<OnCancel, String> {
+    OnCancel::parse(text).ok_or_else(|| format!("expected `stop` or `leave`, found `{text}`"))
+}
+
+/// Where and how: shared by every release command.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TargetArgs {
+    /// The ECS cluster (name or ARN). [file: service.cluster]
+    #[arg(long, env = "SHIPMATE_CLUSTER")]
+    pub(crate) cluster: Option<String>,
+    /// The ECS service. [file: service.service]
+    #[arg(long, env = "SHIPMATE_SERVICE")]
+    pub(crate) service: Option<String>,
+    /// Configuration file (default: ./shipmate.toml when it exists).
+    #[arg(long, env = "SHIPMATE_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// `human` progress on stderr, or `json` lines on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human, env = "SHIPMATE_OUTPUT")]
+    pub(crate) output: OutputFormat,
+    /// Seconds between polls of ECS (e.g. `1s`, `500ms`). [file: deploy.poll_interval; default 1s]
+    #[arg(long, value_parser = duration_arg, env = "SHIPMATE_POLL_INTERVAL")]
+    pub(crate) poll_interval: Option<Duration>,
+    /// Attempts per AWS call; throttling and 5xx answers are retried with backoff and shown.
+    #[arg(long, default_value_t = 8, env = "SHIPMATE_MAX_ATTEMPTS")]
+    pub(crate) max_attempts: u32,
+}
+
+/// The file, if any, read and parsed.
+pub(crate) fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let default = PathBuf::from("shipmate.toml");
+            if !default.exists() {
+                return Ok(FileConfig::default());
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(parse_config(&path.display().to_string(), &text, &env)?)
+}
+
+pub(crate) struct Defaults;
+
+impl Defaults {
+    pub(crate) const POLL: Duration = Duration::from_secs(1);
+    pub(crate) const MIGRATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    pub(crate) const DEPLOY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    pub(crate) const LOCK_LEASE: Duration = Duration::from_secs(5 * 60);
+    pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+}
+
+fn required(value: Option<String>, flag: &str, key: &str) -> anyhow::Result<String> {
+    match value {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => bail!("missing {flag} (or `{key}` in shipmate.toml)"),
+    }
+}
+
+fn split(flag: &str, line: &str) -> anyhow::Result<Vec<String>> {
+    let words = split_command(line).with_context(|| format!("invalid {flag}"))?;
+    if words.is_empty() {
+        bail!("{flag} is empty");
+    }
+    Ok(words)
+}
+
+/// The deploy-specific flags.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ReleaseFlags {
+    /// The image to release (registry/repository:tag or @digest).
+    #[arg(long, env = "SHIPMATE_IMAGE")]
+    pub(crate) image: String,
+    /// The container that gets the image (default: the only essential one). [file: service.container]
+    #[arg(long)]
+    pub(crate) container: Option<String>,
+    /// The migration command, split like a shell would (no shell runs). [file: migrate.command]
+    #[arg(long, value_name = "CMD")]
+    pub(crate) migrate: Option<String>,
+    /// Skip the migration even if shipmate.toml has one.
+    #[arg(long, conflicts_with = "migrate")]
+    pub(crate) no_migrate: bool,
+    /// CPU units for the migration container. [file: migrate.cpu]
+    #[arg(long)]
+    pub(crate) migrate_cpu: Option<i32>,
+    /// Memory (MiB) for the migration container. [file: migrate.memory]
+    #[arg(long)]
+    pub(crate) migrate_memory: Option<i32>,
+    /// How long the migration may run (default 30m). [file: migrate.timeout]
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) migrate_timeout: Option<Duration>,
+    /// Launch type of the migration (default: the service's, never FARGATE_SPOT). [file: migrate.launch_type]
+    #[arg(long)]
+    pub(crate) launch_type: Option<String>,
+    /// Let the migration run on FARGATE_SPOT when the service uses it. [file: migrate.allow_spot]
+    #[arg(long)]
+    pub(crate) allow_spot: bool,
+    /// How long the rollout may take (default 30m). [file: deploy.timeout]
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) timeout: Option<Duration>,
+    /// Roll back to the previous revision when the rollout fails or times out. [file: deploy.rollback]
+    #[arg(long, overrides_with = "no_rollback")]
+    pub(crate) rollback: bool,
+    /// Do not roll back on failure (ECS's circuit breaker may still do it).
+    #[arg(long)]
+    pub(crate) no_rollback: bool,
+    /// Return once the service is updated instead of following the rollout. [file: deploy.wait = false]
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+    /// How long to wait for another release's migration (default 30m). [file: deploy.lock_timeout]
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) lock_timeout: Option<Duration>,
+    /// What SIGINT/SIGTERM does to a running migration: `stop` (StopTask) or `leave`. [file: deploy.on_cancel]
+    #[arg(long, value_parser = on_cancel_arg)]
+    pub(crate) on_cancel: Option<OnCancel>,
+    /// A command to run as a one-off task after the rollout completes. [file: post_deploy.command]
+    #[arg(long, value_name = "CMD")]
+    pub(crate) post_deploy: Option<String>,
+    /// Write CodePipeline's imagedefinitions.json here after a successful release.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) image_definitions: Option<PathBuf>,
+}
+
+pub(crate) fn deploy_request(
+    target: &TargetArgs,
+    flags: &ReleaseFlags,
+) -> anyhow::Result<DeployRequest> {
+    let TargetArgs {
+        cluster,
+        service,
+        config,
+        output: _,
+        poll_interval,
+        max_attempts: _,
+    } = target;
+    let ReleaseFlags {
+        image,
+        container,
+        migrate,
+        no_migrate,
+        migrate_cpu,
+        migrate_memory,
+        migrate_timeout,
+        launch_type,
+        allow_spot,
+        timeout,
+        rollback,
+        no_rollback,
+        no_wait,
+        lock_timeout,
+        on_cancel,
+        post_deploy,
+        image_definitions: _,
+    } = flags;
+    let file = load_file(config.as_deref())?;
+    let migrate = if *no_migrate {
+        None
+    } else {
+        match migrate {
+            Some(line) => Some(split("--migrate", line)?),
+            None => file.migrate.command.clone(),
+        }
+    };
+    let post_deploy = match post_deploy {
+        Some(line) => Some(split("--post-deploy", line)?),
+        None => file.post_deploy.command.clone(),
+    };
+    let rollback_on_failure = if *no_rollback {
+        false
+    } else if *rollback {
+        true
+    } else {
+        file.deploy.rollback.unwrap_or(false)
+    };
+    if image.trim().is_empty() {
+        bail!("--image is empty");
+    }
+    Ok(DeployRequest {
+        cluster: required(
+            cluster.clone().or(file.service.cluster.clone()),
+            "--cluster",
+            "service.cluster",
+        )?,
+        service: required(
+            service.clone().or(file.service.service.clone()),
+            "--service",
+            "service.service",
+        )?,
+        image: image.clone(),
+        container: container.clone().or(file.service.container.clone()),
+        migrate,
+        migrate_cpu: migrate_cpu.or(file.migrate.cpu),
+        migrate_memory: migrate_memory.or(file.migrate.memory),
+        migrate_timeout: migrate_timeout
+            .or(file.migrate.timeout)
+            .unwrap_or(Defaults::MIGRATE_TIMEOUT),
+        launch_type: launch_type.clone().or(file.migrate.launch_type.clone()),
+        allow_spot: *allow_spot || file.migrate.allow_spot.unwrap_or(false),
+        deploy_timeout: timeout
+            .or(file.deploy.timeout)
+            .unwrap_or(Defaults::DEPLOY_TIMEOUT),
+        poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
+        rollback_on_failure,
+        wait: !*no_wait && file.deploy.wait.unwrap_or(true),
+        lock_timeout: lock_timeout
+            .or(file.deploy.lock_timeout)
+            .unwrap_or(Defaults::LOCK_TIMEOUT),
+        lock_lease: file.deploy.lock_lease.unwrap_or(Defaults::LOCK_LEASE),
+        on_cancel: on_cancel.or(file.deploy.on_cancel).unwrap_or_default(),
+        post_deploy,
+        post_deploy_timeout: file
+            .post_deploy
+            .timeout
+            .unwrap_or(Defaults::MIGRATE_TIMEOUT),
+    })
+}
+
+fn positive_poll(poll: Option<Duration>) -> anyhow::Result<Duration> {
+    match poll {
+        Some(poll) if poll.is_zero() => bail!("--poll-interval must be above zero"),
+        Some(poll) => Ok(poll),
+        None => Ok(Defaults::POLL),
+    }
+}
+
+/// `shipmate run` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RunFlags {
+    /// Run this task definition (family, family:revision or ARN) instead of the service's.
+    #[arg(long)]
+    pub(crate) task_definition: Option<String>,
+    /// The container that runs the command (default: the only essential one).
+    #[arg(long)]
+    pub(crate) container: Option<String>,
+    /// CPU units for the container.
+    #[arg(long)]
+    pub(crate) cpu: Option<i32>,
+    /// Memory (MiB) for the container.
+    #[arg(long)]
+    pub(crate) memory: Option<i32>,
+    /// Launch type (default: the service's, never FARGATE_SPOT).
+    #[arg(long)]
+    pub(crate) launch_type: Option<String>,
+    /// Allow FARGATE_SPOT.
+    #[arg(long)]
+    pub(crate) allow_spot: bool,
+    /// How long the task may run (default 1h).
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) timeout: Option<Duration>,
+    /// What SIGINT/SIGTERM does to the task: `stop` (StopTask) or `leave`.
+    #[arg(long, value_parser = on_cancel_arg)]
+    pub(crate) on_cancel: Option<OnCancel>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub(crate) command: Vec<String>,
+}
+
+pub(crate) fn run_request(target: &TargetArgs, flags: &RunFlags) -> anyhow::Result<RunRequest> {
+    let TargetArgs {
+        cluster,
+        service,
+        config,
+        output: _,
+        poll_interval,
+        max_attempts: _,
+    } = target;
+    let RunFlags {
+        task_definition,
+        container,
+        cpu,
+        memory,
+        launch_type,
+        allow_spot,
+        timeout,
+        on_cancel,
+        command,
+    } = flags;
+    let file = load_file(config.as_deref())?;
+    let service = service.clone().or(file.service.service.clone());
+    if service.is_none() && task_definition.is_none() {
+        bail!("give --service (or `service.service` in shipmate.toml) or --task-definition");
+    }
+    Ok(RunRequest {
+        cluster: required(
+            cluster.clone().or(file.service.cluster.clone()),
+            "--cluster",
+            "service.cluster",
+        )?,
+        service,
+        task_definition: task_definition.clone(),
+        container: container.clone().or(file.service.container.clone()),
+        command: command.clone(),
+        cpu: *cpu,
+        memory: *memory,
+        launch_type: launch_type.clone(),
+        allow_spot: *allow_spot,
+        timeout: timeout.unwrap_or(Defaults::RUN_TIMEOUT),
+        poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
+        on_cancel: on_cancel.or(file.deploy.on_cancel).unwrap_or_default(),
+    })
+}
+
+/// `shipmate rollback` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RollbackFlags {
+    /// The task definition to go back to (default: the revision before the current one).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// How long the rollback may take (default 30m).
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) timeout: Option<Duration>,
+    /// Return once the service is updated.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+}
+
+pub(crate) fn rollback_request(
+    target: &TargetArgs,
+    flags: &RollbackFlags,
+) -> anyhow::Result<RollbackRequest> {
+    let TargetArgs {
+        cluster,
+        service,
+        config,
+        output: _,
+        poll_interval,
+        max_attempts: _,
+    } = target;
+    let RollbackFlags {
+        to,
+        timeout,
+        no_wait,
+    } = flags;
+    let file = load_file(config.as_deref())?;
+    Ok(RollbackRequest {
+        cluster: required(
+            cluster.clone().or(file.service.cluster.clone()),
+            "--cluster",
+            "service.cluster",
+        )?,
+        service: required(
+            service.clone().or(file.service.service.clone()),
+            "--service",
+            "service.service",
+        )?,
+        to: to.clone(),
+        timeout: timeout
+            .or(file.deploy.timeout)
+            .unwrap_or(Defaults::DEPLOY_TIMEOUT),
+        poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
+        wait: !*no_wait,
+    })
+}
+
+/// Cluster and service for `status`.
+pub(crate) fn service_target(target: &TargetArgs) -> anyhow::Result<(String, String)> {
+    let file = load_file(target.config.as_deref())?;
+    Ok((
+        required(
+            target.cluster.clone().or(file.service.cluster.clone()),
+            "--cluster",
+            "service.cluster",
+        )?,
+        required(
+            target.service.clone().or(file.service.service.clone()),
+            "--service",
+            "service.service",
+        )?,
+    ))
+}
