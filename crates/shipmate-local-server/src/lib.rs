@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod client;
 pub mod faults;
 pub mod request_log;
 mod service;
@@ -226,6 +227,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationTok
     }
     let _ = flusher.await;
     shared.engine.shutdown().await;
+    shared.engine.images.remove_temporary();
 }
 
 async fn flush_periodically(shared: Arc<Shared>, stop: CancellationToken) {

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Serialize;
 use shipmate_local_protocol::AwsError;
@@ -12,6 +13,8 @@ use super::{Body, aws_response, error_response, read_body};
 use crate::Shared;
 use crate::faults::WireFault;
 
+/// Largest image archive accepted by `PUT /_shipmate/images`.
+const MAX_IMAGE_ARCHIVE: usize = 4 * 1024 * 1024 * 1024;
 /// Largest JSON body of the other control calls.
 const MAX_CONTROL_BODY: usize = 1024 * 1024;
 
@@ -55,6 +58,10 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Answer {
             add_fault(shared, &body)?;
             ok(&serde_json::json!({}))
         }
+        (Method::GET, "/_shipmate/images") => ok(&serde_json::json!({
+            "images": shared.engine.images.list(),
+        })),
+        (Method::PUT, "/_shipmate/images") => push_image(shared, request).await,
         (Method::DELETE, "/_shipmate/faults") => {
             shared.faults.clear();
             ok(&serde_json::json!({}))
@@ -64,6 +71,108 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Answer {
             "NotFoundException",
             format!("the control API has no `{method} {path}`"),
         )),
+    }
+}
+
+/// `PUT /_shipmate/images?name=IMAGE` with a tar archive body: streamed straight into the
+/// image store's unpacker, never buffered whole.
+async fn push_image(shared: &Shared, request: Request<Incoming>) -> Answer {
+    let image = request
+        .uri()
+        .query()
+        .and_then(|query| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == "name")
+                .map(|(_, value)| value.into_owned())
+        })
+        .ok_or_else(|| {
+            AwsError::client(
+                "InvalidParameterException",
+                "PUT /_shipmate/images needs ?name=<image> (URL-encoded)",
+            )
+        })?;
+    let (chunks, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
+    let images = shared.engine.images.clone();
+    let name = image.clone();
+    let unpacker = tokio::task::spawn_blocking(move || {
+        images.push_tar(
+            &name,
+            ChannelReader {
+                receiver,
+                current: Bytes::new(),
+            },
+        )
+    });
+    let mut body = request.into_body();
+    let mut received = 0usize;
+    let mut too_large = false;
+    while let Some(frame) = body.frame().await {
+        // An incomplete upload must fail the push, not store a truncated image.
+        let chunk = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => Ok(data),
+                Err(_) => continue,
+            },
+            Err(error) => Err(std::io::Error::other(error)),
+        };
+        if let Ok(data) = &chunk {
+            received += data.len();
+        }
+        let chunk = if received > MAX_IMAGE_ARCHIVE {
+            too_large = true;
+            Err(std::io::Error::other("the archive is too large"))
+        } else {
+            chunk
+        };
+        let failed = chunk.is_err();
+        if chunks.send(chunk).await.is_err() || failed {
+            // Either the unpacker stopped early (a bad archive: its error is the answer) or
+            // the upload failed (and the unpacker was told).
+            break;
+        }
+    }
+    drop(chunks);
+    let pushed = unpacker.await.map_err(|error| {
+        AwsError::server("InternalFailure", format!("the image push failed: {error}"))
+    })?;
+    if too_large {
+        return Err(AwsError::with_status(
+            413,
+            "RequestEntityTooLargeException",
+            format!("image archives are limited to {MAX_IMAGE_ARCHIVE} bytes"),
+        ));
+    }
+    match pushed {
+        Ok(info) => ok(&info),
+        Err(error) => {
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            Err(AwsError::client("InvalidParameterException", message))
+        }
+    }
+}
+
+/// A blocking `Read` over body chunks arriving on a channel.
+struct ChannelReader {
+    receiver: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buffer.len().min(self.current.len());
+        buffer[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
     }
 }
 
