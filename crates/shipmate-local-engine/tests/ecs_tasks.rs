@@ -896,7 +896,7 @@ async fn state_survives_a_restart_and_running_tasks_come_back_stopped() {
     let state_file = dir.path().join("ecs.json");
     let start = Instant::now();
     while !std::fs::read_to_string(&state_file)
-        .is_ok_and(|s| s.contains("\"lastStatus\": \"RUNNING\""))
+        .is_ok_and(|s| s.contains(r#""lastStatus":"RUNNING""#))
     {
         assert!(start.elapsed() < DEADLINE, "the state was never written");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -925,4 +925,28 @@ async fn state_survives_a_restart_and_running_tasks_come_back_stopped() {
     first.engine.shutdown().await;
     second.engine.shutdown().await;
     assert!(Path::new(&state_file).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lines_are_cut_at_16_kib_and_line_endings_dropped() {
+    let local = Local::start().await;
+    local.engine.logs.ensure_group("/ecs/long");
+    let script = "import sys\nsys.stdout.write('x' * 40000 + '\\n' + 'crlf\\r\\n' + '\\n' + 'no newline at the end')";
+    local
+        .register(
+            "long",
+            json!([with_awslogs(
+                container(&["python3", "-c", script]),
+                "/ecs/long"
+            )]),
+        )
+        .await;
+    let task = local.run("long").await;
+    let task = local.wait_stopped(task["taskArn"].as_str().unwrap()).await;
+    assert_eq!(task["containers"][0]["exitCode"], 0);
+    let lines = local.log_messages("/ecs/long", &format!("ecs/main/{}", task_id(&task)));
+    let lengths: Vec<usize> = lines.iter().map(String::len).collect();
+    assert_eq!(lengths[..3], [16384, 16384, 40000 - 2 * 16384]);
+    assert!(lines[..3].iter().all(|l| l.bytes().all(|b| b == b'x')));
+    assert_eq!(lines[3..], ["crlf", "no newline at the end"]);
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -62,12 +62,13 @@ impl MemoryWatch {
         self.tasks.lock().expect("memory watch lock")
     }
 
-    /// The sampling loop; runs for the life of the engine.
+    /// The sampling loop; runs for the life of the engine. A scan of /proc costs time in
+    /// proportion to the processes on the machine, so the period stretches to ten times the last
+    /// scan: sampling never takes more than about a tenth of a core.
     pub(crate) async fn run(self) {
-        let mut ticks = tokio::time::interval(SAMPLE_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = SAMPLE_EVERY;
         loop {
-            ticks.tick().await;
+            tokio::time::sleep(period).await;
             let groups: HashSet<i32> = self
                 .lock()
                 .values()
@@ -76,11 +77,13 @@ impl MemoryWatch {
             if groups.is_empty() {
                 continue;
             }
+            let started = Instant::now();
             let Ok(usage) =
                 tokio::task::spawn_blocking(move || resident_bytes_by_group(&groups)).await
             else {
                 continue;
             };
+            period = SAMPLE_EVERY.max(started.elapsed() * 10);
             self.enforce(&usage);
         }
     }

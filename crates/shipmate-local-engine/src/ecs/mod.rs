@@ -268,7 +268,7 @@ impl Ecs {
         let Some(path) = &self.inner.state_file else {
             return;
         };
-        let json = serde_json::to_vec_pretty(&*self.state()).expect("ECS state serializes");
+        let json = serde_json::to_vec(&*self.state()).expect("ECS state serializes");
         let temporary = path.with_extension("json.tmp");
         let written =
             std::fs::write(&temporary, json).and_then(|()| std::fs::rename(&temporary, path));

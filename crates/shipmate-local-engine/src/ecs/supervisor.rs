@@ -37,6 +37,8 @@ pub(crate) const UNHEALTHY_REASON: &str = "Task failed container health checks";
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// How long to wait for output still buffered in pipes after a container's processes are gone.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// Longest awslogs event from one line; Docker's log drivers cut lines at 16 KiB.
+const MAX_LINE: usize = 16 * 1024;
 
 /// What a task's supervisor carries out, decided at launch.
 #[derive(Debug, Clone)]
@@ -530,32 +532,55 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or(137)
 }
 
-/// Forwards every line of a container's stdout or stderr as one awslogs event.
+/// Forwards every line of a container's stdout or stderr as one awslogs event. Like Docker, a
+/// line longer than [`MAX_LINE`] is cut into several events.
 async fn forward_lines(output: impl AsyncRead + Unpin, ecs: Ecs, logs: LogStore, awslogs: AwsLogs) {
     let mut reader = BufReader::new(output);
-    let mut line = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                while matches!(line.last(), Some(b'\n' | b'\r')) {
-                    line.pop();
-                }
-                // CloudWatch Logs has no empty events; the awslogs driver skips empty lines.
-                if line.is_empty() {
-                    continue;
-                }
-                let message = String::from_utf8_lossy(&line).into_owned();
-                logs.append(
-                    &awslogs.group,
-                    &awslogs.stream,
-                    epoch_millis(ecs.now()),
-                    message,
-                );
+        let (consumed, complete) = match reader.fill_buf().await {
+            Ok([]) | Err(_) => {
+                emit(&ecs, &logs, &awslogs, &mut line);
+                return;
             }
+            Ok(chunk) => {
+                let room = MAX_LINE - line.len();
+                match chunk.iter().take(room).position(|b| *b == b'\n') {
+                    Some(at) => {
+                        line.extend_from_slice(&chunk[..at]);
+                        (at + 1, true)
+                    }
+                    None => {
+                        let taken = chunk.len().min(room);
+                        line.extend_from_slice(&chunk[..taken]);
+                        (taken, line.len() == MAX_LINE)
+                    }
+                }
+            }
+        };
+        reader.consume(consumed);
+        if complete {
+            emit(&ecs, &logs, &awslogs, &mut line);
         }
     }
+}
+
+/// Stores one line (without its line ending) and empties the buffer. CloudWatch Logs has no
+/// empty events, so the awslogs driver skips empty lines.
+fn emit(ecs: &Ecs, logs: &LogStore, awslogs: &AwsLogs, line: &mut Vec<u8>) {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    if !line.is_empty() {
+        let message = String::from_utf8_lossy(line).into_owned();
+        logs.append(
+            &awslogs.group,
+            &awslogs.stream,
+            epoch_millis(ecs.now()),
+            message,
+        );
+    }
+    line.clear();
 }
 
 impl Ecs {
