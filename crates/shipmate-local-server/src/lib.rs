@@ -166,9 +166,12 @@ impl RunningServer {
         ));
     }
 
-    /// Disarms every wire-level fault.
+    /// Disarms every fault, wire-level and engine-level (the same as `DELETE /_shipmate/faults`).
+    /// Engine-level faults (placements, image pulls, lifecycle delays) are armed through
+    /// `server.engine().ecs.faults()`.
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
+        self.shared.engine.ecs.faults().clear();
     }
 
     /// Stops accepting, lets in-flight requests finish (up to a deadline), stops every task

@@ -225,3 +225,59 @@ async fn unknown_control_paths_are_404() {
     assert_aws_error(&response, 404, "NotFoundException");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn engine_faults_are_armed_through_the_control_api() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    const ECS: &str = "AmazonEC2ContainerServiceV20141113";
+    let armed = send(
+        addr,
+        "POST",
+        "/_shipmate/faults",
+        &[],
+        br#"{"kind":"fail_placement","count":1,"reason":"RESOURCE:CPU"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(armed.status, 200);
+    let created = aws_call(addr, &format!("{ECS}.CreateCluster"), b"{}")
+        .await
+        .unwrap();
+    assert_eq!(created.status, 200);
+    let registered = aws_call(
+        addr,
+        &format!("{ECS}.RegisterTaskDefinition"),
+        br#"{"family":"f","containerDefinitions":[{"name":"main","image":"img:1","memory":64,"command":["true"]}]}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        registered.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&registered.body)
+    );
+    let run = aws_call(
+        addr,
+        &format!("{ECS}.RunTask"),
+        br#"{"taskDefinition":"f"}"#,
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(run["failures"][0]["reason"], "RESOURCE:CPU", "{run}");
+    assert_eq!(run["tasks"].as_array().map(Vec::len), Some(0), "{run}");
+
+    for bad in [
+        r#"{"kind":"delay_transition","status":"RUNNING","seconds":1}"#,
+        r#"{"kind":"delay_transition","status":"PENDING","seconds":-1}"#,
+        r#"{"kind":"fail_image_pull"}"#,
+    ] {
+        let refused = send(addr, "POST", "/_shipmate/faults", &[], bad.as_bytes())
+            .await
+            .unwrap();
+        assert_aws_error(&refused, 400, "InvalidParameterException");
+    }
+    server.shutdown().await;
+}

@@ -7,6 +7,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Serialize;
+use shipmate_local_engine::ecs::lifecycle::TaskStatus;
 use shipmate_local_protocol::AwsError;
 
 use super::{Body, aws_response, error_response, read_body};
@@ -64,6 +65,7 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Answer {
         (Method::PUT, "/_shipmate/images") => push_image(shared, request).await,
         (Method::DELETE, "/_shipmate/faults") => {
             shared.faults.clear();
+            shared.engine.ecs.faults().clear();
             ok(&serde_json::json!({}))
         }
         (method, path) => Err(AwsError::with_status(
@@ -177,12 +179,82 @@ impl std::io::Read for ChannelReader {
 }
 
 fn add_fault(shared: &Shared, body: &Bytes) -> Result<(), AwsError> {
-    let fault: WireFault = serde_json::from_slice(body).map_err(|error| {
+    let invalid = |error: serde_json::Error| {
         AwsError::client(
             "InvalidParameterException",
             format!("not a fault description: {error}"),
         )
-    })?;
-    shared.faults.add(fault);
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    let kind = value
+        .get("kind")
+        .and_then(|kind| kind.as_str())
+        .unwrap_or("");
+    match kind {
+        "throttle" | "server_error" | "unavailable" | "drop_connection" => {
+            shared
+                .faults
+                .add(serde_json::from_value::<WireFault>(value).map_err(invalid)?);
+        }
+        _ => {
+            let fault = serde_json::from_value::<EngineFault>(value).map_err(invalid)?;
+            fault.apply(shared.engine.ecs.faults())?;
+        }
+    }
     Ok(())
+}
+
+/// Faults the ECS engine injects itself (see docs/local-endpoint-ecs.md).
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum EngineFault {
+    /// The next `count` placements become `failures[]` entries.
+    FailPlacement {
+        #[serde(default = "one")]
+        count: u32,
+        reason: Option<String>,
+    },
+    /// Tasks using an image matching `image` (`*` wildcards) fail with CannotPullContainerError.
+    FailImagePull { image: String },
+    /// Tasks stay in `status` for `seconds` before moving on.
+    DelayTransition { status: String, seconds: f64 },
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl EngineFault {
+    fn apply(self, faults: &shipmate_local_engine::faults::Faults) -> Result<(), AwsError> {
+        match self {
+            EngineFault::FailPlacement { count, reason } => {
+                faults.fail_next_placements(count, reason);
+            }
+            EngineFault::FailImagePull { image } => faults.fail_image_pulls(image),
+            EngineFault::DelayTransition { status, seconds } => {
+                let parsed = TaskStatus::parse(&status).filter(|status| {
+                    !matches!(
+                        status,
+                        TaskStatus::Running | TaskStatus::Stopping | TaskStatus::Stopped
+                    )
+                });
+                let Some(parsed) = parsed else {
+                    return Err(AwsError::client(
+                        "InvalidParameterException",
+                        format!(
+                            "cannot delay `{status}`: one of PROVISIONING, PENDING, ACTIVATING, DEACTIVATING, DEPROVISIONING"
+                        ),
+                    ));
+                };
+                let delay = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+                    AwsError::client(
+                        "InvalidParameterException",
+                        format!("`seconds` must be a non-negative number, not {seconds}"),
+                    )
+                })?;
+                faults.delay_transition(parsed, delay);
+            }
+        }
+        Ok(())
+    }
 }
