@@ -374,6 +374,26 @@ async fn a_command_that_does_not_exist_fails_to_start() {
         reason.contains("exec: \"no-such-program-here\": executable file not found in $PATH"),
         "{reason}"
     );
+
+    // A file in the image that is not executable.
+    let image = tempfile::tempdir().unwrap();
+    std::fs::write(image.path().join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    local
+        .engine
+        .images
+        .push_dir("app:noexec", image.path())
+        .unwrap();
+    let mut definition = container(&["./run.sh"]);
+    definition["image"] = json!("app:noexec");
+    local.register("noexec", json!([definition])).await;
+    let task = local.run("noexec").await;
+    let task = local.wait_stopped(task["taskArn"].as_str().unwrap()).await;
+    assert_eq!(task["stopCode"], "TaskFailedToStart");
+    let reason = task["stoppedReason"].as_str().unwrap();
+    assert!(
+        reason.contains("exec: \"./run.sh\": permission denied"),
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

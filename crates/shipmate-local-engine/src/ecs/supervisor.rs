@@ -647,3 +647,106 @@ impl Ecs {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(environment: &[(&str, &str)]) -> (TaskPlan, ContainerPlan) {
+        let container = ContainerPlan {
+            name: "web".into(),
+            image: "app:v1".into(),
+            argv: vec!["true".into()],
+            environment: environment
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            working_directory: None,
+            essential: true,
+            stop_timeout: Duration::from_secs(30),
+            memory_limit_mib: None,
+            health_check: None,
+            awslogs: None,
+        };
+        let task = TaskPlan {
+            task_id: "0123".into(),
+            task_arn: "arn:aws:ecs:eu-west-1:000000000000:task/c/0123".into(),
+            region: "eu-west-1".into(),
+            address: Ipv4Addr::new(127, 0, 1, 7),
+            task_memory_mib: None,
+            containers: vec![container.clone()],
+        };
+        (task, container)
+    }
+
+    fn endpoint(key: &str) -> Option<String> {
+        match key {
+            "PATH" => Some("/endpoint/bin".into()),
+            "HOME" => Some("/home/me".into()),
+            "AWS_SECRET_ACCESS_KEY" => Some("leak".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_environment_is_a_small_base_the_task_and_the_conventions() {
+        let (task, container) = plan(&[("GREETING", "hi"), ("AWS_REGION", "us-west-2")]);
+        let environment = container_environment(endpoint, &task, &container);
+        let expected: BTreeMap<String, String> = [
+            ("PATH", "/endpoint/bin"),
+            ("HOME", "/home/me"),
+            ("AWS_REGION", "us-west-2"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("GREETING", "hi"),
+            ("SHIPMATE_TASK_IP", "127.0.1.7"),
+            (
+                "ECS_TASK_ARN",
+                "arn:aws:ecs:eu-west-1:000000000000:task/c/0123",
+            ),
+            ("ECS_CONTAINER_NAME", "web"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(environment, expected);
+    }
+
+    #[test]
+    fn the_task_path_wins_and_conventions_cannot_be_overridden() {
+        let (task, container) = plan(&[("PATH", "/app/bin"), ("SHIPMATE_TASK_IP", "1.2.3.4")]);
+        let environment = container_environment(|_| None, &task, &container);
+        assert_eq!(environment["PATH"], "/app/bin");
+        assert_eq!(environment["SHIPMATE_TASK_IP"], "127.0.1.7");
+        assert!(!environment.contains_key("HOME"));
+        let (task, container) = plan(&[]);
+        assert_eq!(
+            container_environment(|_| None, &task, &container)["PATH"],
+            DEFAULT_PATH
+        );
+    }
+
+    #[test]
+    fn exit_codes_follow_docker() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(15)), 143);
+        assert_eq!(exit_code(std::process::ExitStatus::from_raw(9)), 137);
+    }
+
+    #[test]
+    fn start_errors_name_the_program_as_the_runtime_does() {
+        let not_found = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(
+            start_error("python", &not_found)
+                .contains("exec: \"python\": executable file not found in $PATH: unknown")
+        );
+        assert!(
+            start_error("./run.sh", &not_found)
+                .contains("exec: \"./run.sh\": stat ./run.sh: no such file or directory")
+        );
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let message = start_error("./run.sh", &denied);
+        assert!(message.starts_with("CannotStartContainerError: ResourceInitializationError: "));
+        assert!(message.contains("exec: \"./run.sh\": permission denied"));
+    }
+}
