@@ -245,9 +245,8 @@ fn shaped_request() -> impl Strategy<Value = (String, Value)> {
     proptest::strategy::Union::new(per_operation)
 }
 
+// 256 cases each by default; `PROPTEST_CASES` overrides (ProptestConfig::default reads it).
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
     #[test]
     fn arbitrary_bytes_get_an_answer(
         target in proptest::sample::select(targets()),
