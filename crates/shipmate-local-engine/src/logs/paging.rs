@@ -214,4 +214,62 @@ mod tests {
         let huge = page(0..3, request(None, true, 100), |_| MAX_PAGE_BYTES * 2);
         assert_eq!(huge.range, 0..1);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Reads the whole window page by page in one direction, as a client that follows the
+        /// documented stop rule does; answers the indexes in reading order.
+        fn read_all(
+            window: Range<usize>,
+            start_from_head: bool,
+            limit: usize,
+            sizes: &[usize],
+        ) -> Vec<usize> {
+            let mut token = None;
+            let mut seen = Vec::new();
+            for _ in 0..=window.len() + 1 {
+                let page = page(
+                    window.clone(),
+                    PageRequest {
+                        token,
+                        start_from_head,
+                        limit,
+                    },
+                    |index| sizes[index],
+                );
+                let next = if start_from_head {
+                    seen.extend(page.range.clone());
+                    page.next_forward
+                } else {
+                    seen.extend(page.range.clone().rev());
+                    page.next_backward
+                };
+                if token == Some(next) {
+                    return seen;
+                }
+                token = Some(next);
+            }
+            panic!("paging did not end with a repeated token");
+        }
+
+        proptest! {
+            #[test]
+            fn forward_and_backward_paging_read_every_event_once(
+                sizes in proptest::collection::vec(1usize..600_000, 0..40),
+                limit in 1usize..12,
+                cut in 0usize..40,
+            ) {
+                let start = cut.min(sizes.len());
+                let window = start..sizes.len();
+                let forward = read_all(window.clone(), true, limit, &sizes);
+                prop_assert_eq!(&forward, &window.clone().collect::<Vec<_>>());
+                let mut backward = read_all(window.clone(), false, limit, &sizes);
+                backward.reverse();
+                prop_assert_eq!(&backward, &forward);
+            }
+        }
+    }
 }
