@@ -11,7 +11,6 @@
 
 mod clusters;
 mod common;
-mod service_operations;
 mod service_types;
 mod tags;
 mod task_definitions;
@@ -19,7 +18,6 @@ mod tasks;
 
 pub use clusters::*;
 pub use common::*;
-pub use service_operations::*;
 pub use service_types::*;
 pub use tags::*;
 pub use task_definitions::*;

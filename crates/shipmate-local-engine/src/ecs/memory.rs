@@ -129,12 +129,12 @@ pub(crate) struct ContainerSample {
 pub(crate) fn over_limit(sample: &[ContainerSample], task_limit_mib: Option<u64>) -> Option<usize> {
     if let Some(container) = sample.iter().find(|c| {
         c.limit_mib
-            .is_some_and(|limit| c.resident_bytes > limit * MIB)
+            .is_some_and(|limit| c.resident_bytes > limit.saturating_mul(MIB))
     }) {
         return Some(container.index);
     }
     let total: u64 = sample.iter().map(|c| c.resident_bytes).sum();
-    if task_limit_mib.is_some_and(|limit| total > limit * MIB) {
+    if task_limit_mib.is_some_and(|limit| total > limit.saturating_mul(MIB)) {
         return sample
             .iter()
             .max_by_key(|c| c.resident_bytes)
@@ -212,6 +212,11 @@ mod tests {
         );
         assert_eq!(
             over_limit(&[sample(0, 60, None), sample(1, 60, None)], Some(128)),
+            None
+        );
+        // Absurd limits (a task memory of "9999999999999GB") never overflow.
+        assert_eq!(
+            over_limit(&[sample(0, 60, Some(u64::MAX))], Some(u64::MAX)),
             None
         );
     }
