@@ -11,6 +11,7 @@
 
 mod clusters;
 mod common;
+mod service_operations;
 mod service_types;
 mod tags;
 mod task_definitions;
@@ -18,6 +19,7 @@ mod tasks;
 
 pub use clusters::*;
 pub use common::*;
+pub use service_operations::*;
 pub use service_types::*;
 pub use tags::*;
 pub use task_definitions::*;

@@ -169,6 +169,7 @@ impl Ecs {
             }),
         };
         tokio::spawn(ecs.inner.memory.clone().run());
+        ecs.start_service_scheduler();
         if ecs.inner.state_file.is_some() {
             let writer = Arc::downgrade(&ecs.inner);
             let requested = ecs.inner.save_requested.clone();
@@ -214,9 +215,11 @@ impl Ecs {
             "TagResource" => call(body, |input| self.tag_resource(input)),
             "UntagResource" => call(body, |input| self.untag_resource(input)),
             "ListTagsForResource" => call(body, |input| self.list_tags_for_resource(input)),
-            // The lead routes these to services.rs.
-            "CreateService" | "UpdateService" | "DescribeServices" | "ListServices"
-            | "DeleteService" => Err(not_implemented(&request.target.operation)),
+            "CreateService" => call(body, |input| self.create_service(input)),
+            "UpdateService" => call(body, |input| self.update_service(input)),
+            "DescribeServices" => call(body, |input| self.describe_services(input)),
+            "ListServices" => call(body, |input| self.list_services(input)),
+            "DeleteService" => call(body, |input| self.delete_service(input)),
             other => Err(not_implemented(other)),
         }
     }
