@@ -770,6 +770,11 @@ async fn bad_input_gets_aws_errors() {
             "ClusterNotFoundException",
         ),
         (
+            "ListTasks",
+            json!({"cluster": "c1", "serviceName": "ghost"}),
+            "ServiceNotFoundException",
+        ),
+        (
             "TagResource",
             json!({"resourceArn": "arn:aws:ecs:eu-west-1:000000000000:task/c1/0123456789abcdef0123456789abcdef", "tags": [{"key": "a", "value": "b"}]}),
             "ResourceNotFoundException",
@@ -969,4 +974,35 @@ async fn long_lines_are_cut_at_16_kib_and_line_endings_dropped() {
     assert_eq!(lengths[..3], [16384, 16384, 40000 - 2 * 16384]);
     assert!(lines[..3].iter().all(|l| l.bytes().all(|b| b == b'x')));
     assert_eq!(lines[3..], ["crlf", "no newline at the end"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_an_active_service_counts_it_and_cannot_be_deleted() {
+    let local = Local::start().await;
+    local
+        .register("svc", json!([container(&["sleep", "300"])]))
+        .await;
+    local
+        .ecs(
+            "CreateService",
+            json!({"cluster": "c1", "serviceName": "web", "taskDefinition": "svc", "desiredCount": 0}),
+        )
+        .await
+        .unwrap();
+    let described = local
+        .ecs("DescribeClusters", json!({"clusters": ["c1"]}))
+        .await
+        .unwrap();
+    assert_eq!(described["clusters"][0]["activeServicesCount"], 1);
+    let error = local
+        .ecs("DeleteCluster", json!({"cluster": "c1"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "ClusterContainsServicesException");
+    let listed = local
+        .ecs("ListTasks", json!({"cluster": "c1", "serviceName": "web"}))
+        .await
+        .unwrap();
+    assert_eq!(listed["taskArns"], json!([]));
+    local.engine.shutdown().await;
 }

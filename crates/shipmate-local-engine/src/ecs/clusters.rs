@@ -142,6 +142,16 @@ impl Ecs {
                 "The Cluster cannot be deleted while Tasks are active.",
             ));
         }
+        let services = state
+            .services
+            .values()
+            .any(|s| Some(&s.cluster_arn) == arn.as_ref() && s.status != "INACTIVE");
+        if services {
+            return Err(AwsError::client(
+                "ClusterContainsServicesException",
+                "The Cluster cannot be deleted while Services are active.",
+            ));
+        }
         if let Some(cluster) = state.clusters.get_mut(&name) {
             cluster.status = Some("INACTIVE".into());
         }
@@ -166,6 +176,11 @@ pub(super) fn describe(state: &EcsState, name: &str, with_tags: bool) -> Option<
             _ => {}
         }
     }
+    cluster.active_services_count = state
+        .services
+        .values()
+        .filter(|s| Some(&s.cluster_arn) == arn.as_ref() && s.status == "ACTIVE")
+        .count() as i32;
     if with_tags {
         cluster.tags = arn.and_then(|arn| state.tags.get(&arn).cloned());
     }

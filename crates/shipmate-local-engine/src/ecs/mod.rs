@@ -39,7 +39,6 @@ use crate::images::ImageStore;
 use crate::logs::LogStore;
 use crate::{EngineConfig, EngineError, Request};
 
-#[allow(unused_imports, reason = "the service scheduler's interface")]
 pub(crate) use tasks::LaunchRequest;
 
 /// The `stoppedReason` of tasks that were running when the endpoint went away.
@@ -252,7 +251,6 @@ impl Ecs {
     }
 
     /// A receiver that sees a new value whenever any task (or other ECS state) changes.
-    #[allow(dead_code, reason = "the service scheduler's interface")]
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.changes.subscribe()
     }

@@ -67,7 +67,6 @@ struct Start {
 }
 
 impl Ecs {
-    #[allow(dead_code, reason = "the service scheduler's interface")]
     /// Starts `request.count` tasks. Invalid requests are errors; tasks that cannot be placed
     /// are `failures` (as RunTask reports them).
     pub(crate) fn launch_tasks(&self, request: LaunchRequest) -> Result<Launched, AwsError> {
@@ -79,7 +78,6 @@ impl Ecs {
         Ok(launched)
     }
 
-    #[allow(dead_code, reason = "the service scheduler's interface")]
     /// Asks a task to stop with `code` (e.g. `ServiceSchedulerInitiated`) and `reason`; the
     /// first request wins. Returns the task, or `None` if there is no such task.
     pub(crate) fn stop_task_with(&self, task: &str, code: &str, reason: &str) -> Option<Task> {
@@ -272,10 +270,23 @@ impl Ecs {
         let cluster_arn = active_cluster(&state, input.cluster.as_deref())?
             .cluster_arn
             .clone();
-        let service_group = input.service_name.as_ref().map(|s| {
-            let name = s.rsplit('/').next().unwrap_or(s);
-            format!("service:{name}")
-        });
+        let service_group = match &input.service_name {
+            None => None,
+            Some(reference) => {
+                let name = reference.rsplit('/').next().unwrap_or(reference);
+                let known = state.services.values().any(|s| {
+                    s.name == name
+                        && s.cluster_arn.as_str() == cluster_arn.as_deref().unwrap_or_default()
+                });
+                if !known {
+                    return Err(AwsError::client(
+                        "ServiceNotFoundException",
+                        "Service not found.",
+                    ));
+                }
+                Some(format!("service:{name}"))
+            }
+        };
         let mut records: Vec<&TaskRecord> = state
             .tasks
             .values()
