@@ -56,4 +56,7 @@ pub(crate) enum Command {
     /// An ECS + CloudWatch Logs endpoint on this machine that really runs tasks.
     #[command(subcommand)]
     Local(commands::local::LocalCommand),
+    /// The whole story on this machine: an embedded shipmate local, the example Django project,
+    /// a 2-task service, and three releases through `shipmate deploy` (one of them gated).
+    Demo(commands::demo::DemoArgs),
 }

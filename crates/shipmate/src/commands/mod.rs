@@ -1,5 +1,6 @@
 //! One module per subcommand; each owns its clap arguments and returns an [`ExitStatus`].
 
+pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod local;
 pub(crate) mod plan;
@@ -18,5 +19,6 @@ pub(crate) async fn run(command: Command, printer: &Printer) -> ExitStatus {
         Command::Status(args) => status::status(args, printer).await,
         Command::Rollback(args) => rollback::rollback(args, printer).await,
         Command::Local(command) => local::local(command, printer).await,
+        Command::Demo(args) => demo::demo(args, printer).await,
     }
 }
