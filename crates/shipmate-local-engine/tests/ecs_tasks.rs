@@ -1006,3 +1006,74 @@ async fn a_cluster_with_an_active_service_counts_it_and_cannot_be_deleted() {
     assert_eq!(listed["taskArns"], json!([]));
     local.engine.shutdown().await;
 }
+
+/// Set in the copy of this test binary that plays a killed endpoint.
+const ORPHAN_CHILD: &str = "SHIPMATE_ENGINE_TEST_KILLED_ENDPOINT";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_processes_die_with_a_killed_endpoint() {
+    if std::env::var_os(ORPHAN_CHILD).is_some() {
+        // The endpoint: start a task, report its process id, then wait to be killed.
+        let local = Local::start().await;
+        local
+            .register("orphan", json!([container(&["sleep", "300"])]))
+            .await;
+        let task = local.run("orphan").await;
+        let task = local.wait_running(task["taskArn"].as_str().unwrap()).await;
+        let pid = task["containers"][0]["runtimeId"].as_str().unwrap();
+        // Straight to the real stdout: the parent test reads it.
+        let mut stdout = std::io::stdout();
+        std::io::Write::write_all(&mut stdout, format!("pid={pid}\n").as_bytes()).unwrap();
+        std::io::Write::flush(&mut stdout).unwrap();
+        std::future::pending::<()>().await;
+    }
+    let mut endpoint = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "task_processes_die_with_a_killed_endpoint",
+            "--nocapture",
+        ])
+        .env(ORPHAN_CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        endpoint.stdout.take().unwrap(),
+    ));
+    let pid = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the endpoint printed no pid");
+            if let Some(pid) = line.strip_prefix("pid=") {
+                return pid.parse::<i32>().unwrap();
+            }
+        }
+    })
+    .await
+    .expect("the endpoint never reported its task running");
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    assert!(alive(pid));
+    endpoint.start_kill().unwrap();
+    endpoint.wait().await.unwrap();
+    let start = Instant::now();
+    while alive(pid) {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "task process {pid} outlived the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
