@@ -75,10 +75,24 @@ async fn serve(args: ServeArgs, printer: &Printer) -> ExitStatus {
     printer.info(&format!(
         "point clients at it with AWS_ENDPOINT_URL={endpoint}; SIGINT or SIGTERM stops it and every task it started"
     ));
+    if !args.listen.ip().is_loopback() {
+        printer.info(&format!(
+            "warning: listening on {}, reachable from other machines; the endpoint has no authentication and runs whatever tasks it is given",
+            args.listen.ip()
+        ));
+    }
     let signal = wait_for_signal().await;
     printer.info(&format!(
-        "{signal} received: stopping every task and shutting down"
+        "{signal} received: stopping every task and shutting down (again to exit at once)"
     ));
+    let impatient = printer.clone();
+    tokio::spawn(async move {
+        let signal = wait_for_signal().await;
+        impatient.info(&format!(
+            "{signal} received again: exiting without waiting for tasks to stop"
+        ));
+        std::process::exit(130);
+    });
     server.shutdown().await;
     ExitStatus::Success
 }
