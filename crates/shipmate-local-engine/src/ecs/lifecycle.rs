@@ -370,4 +370,61 @@ mod tests {
         }
         assert_eq!(TaskStatus::parse("DELETED"), None);
     }
+
+    fn any_event() -> impl proptest::strategy::Strategy<Value = TaskEvent> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(TaskEvent::Provisioned),
+            Just(TaskEvent::PullStarted),
+            Just(TaskEvent::PullStopped),
+            Just(TaskEvent::Activating),
+            Just(TaskEvent::Started),
+            Just(stop()),
+            Just(TaskEvent::Deactivating),
+            Just(TaskEvent::Stopping),
+            Just(TaskEvent::ExecutionStopped),
+            Just(failed()),
+            Just(TaskEvent::Deprovisioned),
+            Just(TaskEvent::Abandoned {
+                reason: "restart".into()
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a (buggy) supervisor sends, a task never goes back, a refused event changes
+        /// nothing, and a STOPPED task always says why it stopped and when.
+        #[test]
+        fn any_event_sequence_keeps_the_lifecycle_consistent(
+            events in proptest::collection::vec(any_event(), 0..40)
+        ) {
+            let mut task = new_task();
+            let mut status = Provisioning;
+            for (i, event) in events.iter().enumerate() {
+                let before = task.clone();
+                match apply(&mut task, event, at(10 + i as u64, 0)) {
+                    Ok(true) => {
+                        let now = TaskStatus::parse(task.last_status.as_deref().unwrap()).unwrap();
+                        proptest::prop_assert!(now >= status, "{status:?} -> {now:?}");
+                        proptest::prop_assert_eq!(task.version, before.version + 1);
+                        status = now;
+                    }
+                    Ok(false) | Err(_) => proptest::prop_assert_eq!(&task, &before),
+                }
+            }
+            if status == Stopped {
+                proptest::prop_assert_eq!(task.desired_status.as_deref(), Some("STOPPED"));
+                proptest::prop_assert!(task.stop_code.is_some());
+                proptest::prop_assert!(task.stopped_reason.is_some());
+                proptest::prop_assert!(task.stopped_at.is_some());
+                proptest::prop_assert!(task.execution_stopped_at <= task.stopped_at);
+            }
+            if status >= Deactivating {
+                proptest::prop_assert_eq!(task.desired_status.as_deref(), Some("STOPPED"));
+            }
+            if task.started_at.is_some() {
+                proptest::prop_assert!(task.pull_stopped_at <= task.started_at);
+            }
+        }
+    }
 }
