@@ -76,6 +76,17 @@ def test_history_on_sqlite(releases, tmp_path):
     assert_history_through_v4(releases, f"sqlite:///{tmp_path}/bookshop.sqlite3")
 
 
+def test_fresh_database_goes_straight_to_v4(releases, tmp_path):
+    # A new environment installs the latest release at once: v3's failed attempt is not needed.
+    database_url = f"sqlite:///{tmp_path}/bookshop.sqlite3"
+    result = migrate(releases, "v4", database_url)
+    assert result.returncode == 0, result.stderr
+    assert example.applied_catalog_migrations(database_url) == example.CATALOG_MIGRATIONS["v4"]
+    assert example.book_columns(database_url) == example.BOOK_COLUMNS["v4"]
+    rows = example.query(database_url, "SELECT slug, price_cents FROM catalog_book ORDER BY id")
+    assert rows == list(zip(example.SLUGS, example.PRICES_V4))
+
+
 def test_history_on_postgres(releases, postgres_database):
     assert_history_through_v4(releases, postgres_database)
 
