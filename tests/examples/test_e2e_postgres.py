@@ -356,6 +356,12 @@ def test_release_history_v1_to_v4_on_postgres(endpoint, images, postgres_databas
     v4_tasks = shop.wait_serving("v4")
     assert_tasks_serve(v4_tasks, "v4")
     assert not {arn for arn, _, _ in v4_tasks} & {arn for arn, _, _ in v2_tasks}
+    # The rollout stopped the v2 tasks with SIGTERM; gunicorn finished cleanly (exit 0, not
+    # 137 after a SIGKILL at stopTimeout).
+    stopped = shop.ecs.describe_tasks(cluster=shop.cluster,
+                                      tasks=[arn for arn, _, _ in v2_tasks])["tasks"]
+    assert [(task["lastStatus"], task["containers"][0].get("exitCode")) for task in stopped] == \
+        [("STOPPED", 0)] * len(v2_tasks)
 
 
 def test_concurrent_deploys_migrate_once(endpoint, images, postgres_database):
