@@ -48,6 +48,9 @@ pub(crate) struct TaskPlan {
     pub(crate) region: String,
     pub(crate) address: Ipv4Addr,
     pub(crate) task_memory_mib: Option<u64>,
+    /// Started by the service scheduler (group `service:<name>`), which replaces the task itself
+    /// when it turns UNHEALTHY.
+    pub(crate) in_service: bool,
     pub(crate) containers: Vec<ContainerPlan>,
 }
 
@@ -369,7 +372,7 @@ impl Supervisor {
                         }
                     }
                     Some(ContainerEvent::Unhealthy { index }) => {
-                        if self.plan.containers[index].essential {
+                        if self.plan.containers[index].essential && !self.plan.in_service {
                             self.ecs.request_stop(self.id(), stop_code::SERVICE_SCHEDULER_INITIATED, UNHEALTHY_REASON);
                         }
                     }
@@ -674,6 +677,7 @@ mod tests {
             region: "eu-west-1".into(),
             address: Ipv4Addr::new(127, 0, 1, 7),
             task_memory_mib: None,
+            in_service: false,
             containers: vec![container.clone()],
         };
         (task, container)

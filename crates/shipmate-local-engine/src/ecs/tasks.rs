@@ -812,6 +812,10 @@ fn build_task(
         region: region.to_owned(),
         address,
         task_memory_mib,
+        in_service: task
+            .group
+            .as_deref()
+            .is_some_and(|g| g.starts_with("service:")),
         containers: plans,
     };
     (task, plan)
