@@ -467,10 +467,12 @@ impl Driver {
             let holders = match self.ecs.run_task(&params).await? {
                 RunTaskResult::Started(task) => {
                     let view = task_view(&task, &essential);
-                    // A task created before this call is this release's own, from an earlier run.
-                    let existed = view
-                        .created_at
-                        .is_some_and(|created| created < before - 1000);
+                    // RunTask creates tasks PROVISIONING: anything further along (or older than
+                    // this call) is this release's own task from an earlier run.
+                    let existed = view.last_status != "PROVISIONING"
+                        || view
+                            .created_at
+                            .is_some_and(|created| created < before - 2000);
                     let failed = matches!(assess_task(&view), TaskProgress::Finished(ref outcome) if !outcome.succeeded());
                     if existed && failed {
                         self.emit(Event::PreviousAttemptFailed {

@@ -10,6 +10,7 @@ pub mod command;
 pub mod config;
 pub mod duration;
 pub mod event;
+pub mod iam;
 pub mod ids;
 pub mod lock;
 pub mod plan;

@@ -1,0 +1,260 @@
+//! The least-privilege IAM policy a CI job needs to run shipmate against one service: exactly
+//! the actions shipmate calls, each scoped to the narrowest resource ECS and CloudWatch Logs
+//! allow. `shipmate iam-policy` prints it; pipelines/iam-actions.json and the CloudFormation
+//! template are checked against [`ACTIONS`].
+
+use serde_json::{Value, json};
+
+/// Every AWS action shipmate calls (deploy with rollback and post-deploy, run, plan, status,
+/// rollback), in the policy's order.
+pub const ACTIONS: [&str; 11] = [
+    "ecs:DescribeServices",
+    "ecs:UpdateService",
+    "ecs:RunTask",
+    "ecs:DescribeTasks",
+    "ecs:StopTask",
+    "ecs:ListTasks",
+    "ecs:RegisterTaskDefinition",
+    "ecs:DescribeTaskDefinition",
+    "ecs:ListTaskDefinitions",
+    "logs:GetLogEvents",
+    "iam:PassRole",
+];
+
+/// What the policy is scoped to. Unknown parts (`None`, empty) become wildcards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyScope {
+    pub partition: Option<String>,
+    pub region: Option<String>,
+    pub account: Option<String>,
+    pub cluster: String,
+    pub service: String,
+    /// The service's task definition family (RunTask is granted on its revisions only).
+    pub family: Option<String>,
+    /// The awslogs groups of the migration's container.
+    pub log_groups: Vec<String>,
+    /// The task role and execution role the task definition passes to ECS.
+    pub pass_roles: Vec<String>,
+}
+
+impl PolicyScope {
+    fn ecs(&self, resource: &str) -> String {
+        format!("{}:{resource}", self.prefix("ecs"))
+    }
+
+    fn prefix(&self, service: &str) -> String {
+        let or_any = |part: &Option<String>| {
+            part.clone()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "*".into())
+        };
+        let partition = self
+            .partition
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "aws".into());
+        format!(
+            "arn:{partition}:{service}:{}:{}",
+            or_any(&self.region),
+            or_any(&self.account)
+        )
+    }
+
+    /// The parts left as wildcards, for the caller to mention.
+    pub fn wildcards(&self) -> Vec<&'static str> {
+        let mut unknown = Vec::new();
+        if self.region.as_deref().is_none_or(str::is_empty) {
+            unknown.push("region");
+        }
+        if self.account.as_deref().is_none_or(str::is_empty) {
+            unknown.push("account");
+        }
+        if self.family.as_deref().is_none_or(str::is_empty) {
+            unknown.push("task definition family");
+        }
+        if self.log_groups.is_empty() {
+            unknown.push("log group");
+        }
+        if self.pass_roles.is_empty() {
+            unknown.push("task and execution roles");
+        }
+        unknown
+    }
+}
+
+/// The policy document.
+pub fn policy(scope: &PolicyScope) -> Value {
+    let cluster_arn = scope.ecs(&format!("cluster/{}", scope.cluster));
+    let family = scope
+        .family
+        .clone()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "*".into());
+    let log_streams: Vec<String> = if scope.log_groups.is_empty() {
+        vec![format!("{}:log-group:*:log-stream:*", scope.prefix("logs"))]
+    } else {
+        scope
+            .log_groups
+            .iter()
+            .map(|group| format!("{}:log-group:{group}:log-stream:*", scope.prefix("logs")))
+            .collect()
+    };
+    let roles: Vec<String> = if scope.pass_roles.is_empty() {
+        let account = scope
+            .account
+            .clone()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "*".into());
+        vec![format!(
+            "arn:{}:iam::{account}:role/*",
+            scope.partition.as_deref().unwrap_or("aws")
+        )]
+    } else {
+        scope.pass_roles.clone()
+    };
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadAndRollTheService",
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+                "Resource": scope.ecs(&format!("service/{}/{}", scope.cluster, scope.service)),
+            },
+            {
+                "Sid": "RunOneOffTasksOfTheServiceFamily",
+                "Effect": "Allow",
+                "Action": ["ecs:RunTask"],
+                "Resource": scope.ecs(&format!("task-definition/{family}:*")),
+                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
+            },
+            {
+                "Sid": "FollowAndStopTasksInTheCluster",
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
+                "Resource": scope.ecs(&format!("task/{}/*", scope.cluster)),
+            },
+            {
+                "Sid": "ListTasksInTheCluster",
+                "Effect": "Allow",
+                "Action": ["ecs:ListTasks"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
+            },
+            {
+                // ECS supports no resource-level permissions for these.
+                "Sid": "TaskDefinitions",
+                "Effect": "Allow",
+                "Action": ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReadTheMigrationLogs",
+                "Effect": "Allow",
+                "Action": ["logs:GetLogEvents"],
+                "Resource": log_streams,
+            },
+            {
+                "Sid": "PassTheTaskRolesToEcs",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": roles,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            },
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actions(policy: &Value) -> Vec<String> {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|statement| statement["Action"].as_array().unwrap().iter())
+            .map(|action| action.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn grants_each_action_exactly_once() {
+        let policy = policy(&PolicyScope {
+            cluster: "c".into(),
+            service: "s".into(),
+            ..Default::default()
+        });
+        assert_eq!(actions(&policy), ACTIONS.map(str::to_owned).to_vec());
+    }
+
+    #[test]
+    fn scopes_resources_to_the_service_family_log_group_and_roles() {
+        let scope = PolicyScope {
+            partition: None,
+            region: Some("eu-west-1".into()),
+            account: Some("123456789012".into()),
+            cluster: "prod".into(),
+            service: "web".into(),
+            family: Some("web".into()),
+            log_groups: vec!["/ecs/web".into()],
+            pass_roles: vec!["arn:aws:iam::123456789012:role/web-task".into()],
+        };
+        let policy = policy(&scope);
+        let statements = policy["Statement"].as_array().unwrap();
+        assert_eq!(
+            statements[0]["Resource"],
+            "arn:aws:ecs:eu-west-1:123456789012:service/prod/web"
+        );
+        assert_eq!(
+            statements[1]["Resource"],
+            "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:*"
+        );
+        assert_eq!(
+            statements[1]["Condition"]["ArnEquals"]["ecs:cluster"],
+            "arn:aws:ecs:eu-west-1:123456789012:cluster/prod"
+        );
+        assert_eq!(
+            statements[2]["Resource"],
+            "arn:aws:ecs:eu-west-1:123456789012:task/prod/*"
+        );
+        assert_eq!(
+            statements[5]["Resource"],
+            json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/web:log-stream:*"])
+        );
+        assert_eq!(
+            statements[6]["Resource"],
+            json!(["arn:aws:iam::123456789012:role/web-task"])
+        );
+        assert!(scope.wildcards().is_empty());
+    }
+
+    #[test]
+    fn unknown_parts_become_wildcards_and_are_reported() {
+        let scope = PolicyScope {
+            cluster: "prod".into(),
+            service: "web".into(),
+            ..Default::default()
+        };
+        let policy = policy(&scope);
+        assert_eq!(
+            policy["Statement"][1]["Resource"],
+            "arn:aws:ecs:*:*:task-definition/*:*"
+        );
+        assert_eq!(
+            policy["Statement"][6]["Resource"],
+            json!(["arn:aws:iam::*:role/*"])
+        );
+        assert_eq!(
+            scope.wildcards(),
+            vec![
+                "region",
+                "account",
+                "task definition family",
+                "log group",
+                "task and execution roles"
+            ]
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The release commands end to end: the real `shipmate` binary, through the real aws-sdk-rust,
+//! against `shipmate local` started in-process by each test (tasks run as local processes).
+//! Waits poll for conditions with generous deadlines; nothing here sleeps for a fixed time to
+//! let something happen.
+
+mod deploy;
+mod harness;
+mod run;
+mod schema;
