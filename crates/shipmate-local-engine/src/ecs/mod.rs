@@ -122,6 +122,8 @@ struct Inner {
     memory: memory::MemoryWatch,
     state_file: Option<PathBuf>,
     save_requested: Arc<Notify>,
+    /// One writer of the state file at a time (the background writer and shutdown).
+    saving: Mutex<()>,
     shutting_down: AtomicBool,
 }
 
@@ -164,6 +166,7 @@ impl Ecs {
                 memory: memory::MemoryWatch::default(),
                 state_file,
                 save_requested: Arc::new(Notify::new()),
+                saving: Mutex::new(()),
                 shutting_down: AtomicBool::new(false),
             }),
         };
@@ -180,7 +183,8 @@ impl Ecs {
                     let Some(inner) = writer.upgrade() else {
                         return;
                     };
-                    Ecs { inner }.save();
+                    let ecs = Ecs { inner };
+                    let _ = tokio::task::spawn_blocking(move || ecs.save()).await;
                 }
             });
         }
@@ -269,6 +273,7 @@ impl Ecs {
         let Some(path) = &self.inner.state_file else {
             return;
         };
+        let _saving = self.inner.saving.lock().expect("state writer lock");
         let json = serde_json::to_vec(&*self.state()).expect("ECS state serializes");
         let temporary = path.with_extension("json.tmp");
         let written =
