@@ -59,4 +59,6 @@ pub(crate) enum Command {
     /// The whole story on this machine: an embedded shipmate local, the example Django project,
     /// a 2-task service, and three releases through `shipmate deploy` (one of them gated).
     Demo(commands::demo::DemoArgs),
+    /// Print the least-privilege IAM policy a CI job needs to release one service.
+    IamPolicy(commands::iam_policy::IamPolicyArgs),
 }

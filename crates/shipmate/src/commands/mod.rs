@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod deploy;
+pub(crate) mod iam_policy;
 pub(crate) mod local;
 pub(crate) mod plan;
 pub(crate) mod rollback;
@@ -20,5 +21,6 @@ pub(crate) async fn run(command: Command, printer: &Printer) -> ExitStatus {
         Command::Rollback(args) => rollback::rollback(args, printer).await,
         Command::Local(command) => local::local(command, printer).await,
         Command::Demo(args) => demo::demo(args, printer).await,
+        Command::IamPolicy(args) => iam_policy::iam_policy(args, printer).await,
     }
 }

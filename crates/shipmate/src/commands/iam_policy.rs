@@ -1,0 +1,156 @@
+//! `shipmate iam-policy`: the least-privilege IAM policy for a CI job that releases one service.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use shipmate_release::iam::{PolicyScope, policy};
+use shipmate_release_aws::ecs::Ecs;
+use shipmate_release_aws::{Clients, ConnectOptions, EventLog};
+
+use crate::settings::load_file;
+use crate::{ExitStatus, Printer};
+
+/// Prints (to stdout) the IAM policy a CI job needs to run `shipmate deploy`, `run`, `plan`,
+/// `status` and `rollback` for one service: exactly the actions shipmate calls, each on the
+/// narrowest resource. Parts it does not know become wildcards, and it says which; with
+/// `--from-service` it reads them (family, log group, task and execution roles, region, account)
+/// from the service itself.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IamPolicyArgs {
+    #[arg(long, env = "SHIPMATE_CLUSTER")]
+    cluster: Option<String>,
+    #[arg(long, env = "SHIPMATE_SERVICE")]
+    service: Option<String>,
+    /// shipmate.toml to read the cluster and service from (default: ./shipmate.toml if present).
+    #[arg(long, env = "SHIPMATE_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// AWS account id of the resources.
+    #[arg(long)]
+    account: Option<String>,
+    /// Region of the resources (default: AWS_REGION, then AWS_DEFAULT_REGION).
+    #[arg(long)]
+    region: Option<String>,
+    /// Task definition family RunTask may use (default: the service's, with --from-service).
+    #[arg(long)]
+    family: Option<String>,
+    /// awslogs group of the migration's logs (repeatable).
+    #[arg(long = "log-group", value_name = "GROUP")]
+    log_groups: Vec<String>,
+    /// Role ARN the task definition passes to ECS (task and execution role; repeatable).
+    #[arg(long = "pass-role", value_name = "ARN")]
+    pass_roles: Vec<String>,
+    /// Read family, log groups, roles, region and account from the live service (DescribeServices,
+    /// DescribeTaskDefinition; credentials from the standard AWS chain).
+    #[arg(long)]
+    from_service: bool,
+}
+
+pub(crate) async fn iam_policy(args: IamPolicyArgs, printer: &Printer) -> ExitStatus {
+    match build(args).await {
+        Ok((document, wildcards)) => {
+            printer
+                .data(&serde_json::to_string_pretty(&document).expect("a JSON value serializes"));
+            if !wildcards.is_empty() {
+                printer.hint(&format!(
+                    "left as wildcards: {}; pass them as flags or use --from-service",
+                    wildcards.join(", ")
+                ));
+            }
+            ExitStatus::Success
+        }
+        Err(error) => {
+            printer.error(&error);
+            ExitStatus::Usage
+        }
+    }
+}
+
+async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'static str>)> {
+    let IamPolicyArgs {
+        cluster,
+        service,
+        config,
+        account,
+        region,
+        family,
+        log_groups,
+        pass_roles,
+        from_service,
+    } = args;
+    let file = load_file(config.as_deref())?;
+    let cluster = cluster
+        .or(file.service.cluster)
+        .context("missing --cluster (or `service.cluster` in shipmate.toml)")?;
+    let service = service
+        .or(file.service.service)
+        .context("missing --service (or `service.service` in shipmate.toml)")?;
+    let region = region
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
+    let mut scope = PolicyScope {
+        partition: None,
+        region,
+        account,
+        cluster,
+        service,
+        family,
+        log_groups,
+        pass_roles,
+    };
+    if from_service {
+        fill_from_service(&mut scope).await?;
+    }
+    let wildcards = scope.wildcards();
+    Ok((policy(&scope), wildcards))
+}
+
+/// Fills what flags left unknown from the service and its task definition.
+async fn fill_from_service(scope: &mut PolicyScope) -> anyhow::Result<()> {
+    let clients = Clients::connect(
+        &ConnectOptions { max_attempts: 3 },
+        Arc::new(EventLog::default()),
+    )
+    .await;
+    let ecs = Ecs {
+        clients,
+        cluster: scope.cluster.clone(),
+    };
+    let service = ecs.describe_service(&scope.service).await?;
+    // arn:<partition>:ecs:<region>:<account>:service/…
+    let arn = service.raw.service_arn().unwrap_or_default().to_owned();
+    let parts: Vec<&str> = arn.split(':').collect();
+    if let [_, partition, _, region, account, ..] = parts[..] {
+        scope.partition.get_or_insert_with(|| partition.to_owned());
+        scope.region.get_or_insert_with(|| region.to_owned());
+        scope.account.get_or_insert_with(|| account.to_owned());
+    }
+    let definition = ecs
+        .describe_task_definition(&service.view.task_definition)
+        .await?;
+    scope
+        .family
+        .get_or_insert_with(|| definition.family().unwrap_or_default().to_owned());
+    if scope.log_groups.is_empty() {
+        for container in definition.container_definitions() {
+            let group = container
+                .log_configuration()
+                .filter(|config| config.log_driver().as_str() == "awslogs")
+                .and_then(|config| config.options())
+                .and_then(|options| options.get("awslogs-group"));
+            if let Some(group) = group
+                && !scope.log_groups.contains(group)
+            {
+                scope.log_groups.push(group.clone());
+            }
+        }
+    }
+    if scope.pass_roles.is_empty() {
+        scope.pass_roles.extend(
+            [definition.task_role_arn(), definition.execution_role_arn()]
+                .into_iter()
+                .flatten()
+                .map(str::to_owned),
+        );
+    }
+    Ok(())
+}
