@@ -1077,3 +1077,37 @@ async fn task_processes_die_with_a_killed_endpoint() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day() {
+    let clock = shipmate_local_engine::clock::ManualClock::starting_at(
+        std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    );
+    let local = Local::start_with(EngineConfig {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..EngineConfig::default()
+    })
+    .await;
+    local.register("brief", json!([container(&["true"])])).await;
+    let request = json!({"cluster": "c1", "taskDefinition": "brief", "clientToken": "t-1"});
+    let first = local.ecs("RunTask", request.clone()).await.unwrap();
+    let arn = first["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
+    let task = local.wait_stopped(&arn).await;
+    assert_eq!(task["stoppedAt"], 1_800_000_000.0);
+
+    clock.advance(Duration::from_secs(59 * 60));
+    assert_eq!(local.describe(&arn).await["lastStatus"], "STOPPED");
+    let again = local.ecs("RunTask", request.clone()).await.unwrap();
+    assert_eq!(again["tasks"][0]["taskArn"], arn.as_str());
+
+    clock.advance(Duration::from_secs(2 * 60));
+    let output = local
+        .ecs("DescribeTasks", json!({"cluster": "c1", "tasks": [arn]}))
+        .await
+        .unwrap();
+    assert_eq!(output["failures"][0]["reason"], "MISSING");
+
+    clock.advance(Duration::from_secs(24 * 60 * 60));
+    let later = local.ecs("RunTask", request).await.unwrap();
+    assert_ne!(later["tasks"][0]["taskArn"], arn.as_str());
+}
