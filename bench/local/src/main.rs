@@ -116,13 +116,17 @@ async fn main() -> anyhow::Result<()> {
     println!("rss with {running} tasks alive: {alive}");
     println!("rss peak during phase 2: {}", sampler.peak_and_reset());
 
-    // Phase 3: shutdown stops everything.
+    // Phase 3: shutdown stops everything. Once the endpoint is gone its orphans are re-parented,
+    // so the processes to look for are the ones it had before SIGTERM.
+    let before = descendants(endpoint.pid());
     let started = Instant::now();
     let code = endpoint.terminate()?;
-    let children_left = descendants(endpoint.pid()).len();
+    let took = started.elapsed();
+    let left: Vec<u32> = before.into_iter().filter(|pid| is_alive(*pid)).collect();
     println!(
-        "\n## shutdown: SIGTERM -> exit {code:?} in {:.1} s, {children_left} processes left behind",
-        started.elapsed().as_secs_f64()
+        "\n## shutdown: SIGTERM -> exit {code:?} in {:.1} s, {} of its processes still alive {left:?}",
+        took.as_secs_f64(),
+        left.len()
     );
     Ok(())
 }
@@ -300,7 +304,7 @@ async fn describe(
         .send()
         .await;
     let name = if arns.len() > 1 {
-        "DescribeTasks (100 tasks)"
+        "DescribeTasks (<=100 tasks)"
     } else {
         "DescribeTasks"
     };
@@ -476,6 +480,17 @@ fn vm_rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A process that exists and is not a zombie.
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// Every process whose parent chain reaches `root` (from /proc/*/stat).
