@@ -317,15 +317,15 @@ def test_release_history_v1_to_v4_on_postgres(endpoint, images, postgres_databas
     assert_database_at(postgres_database, "v2")
     v2_tasks = shop.wait_serving("v2")
     assert_tasks_serve(v2_tasks, "v2")
-    service = shop.service_state()
-    assert len(service["deployments"]) == 1
-    assert service["taskDefinition"] == v2_tasks[0][1]
+    state = shop.service_state()
+    assert len(state["deployments"]) == 1
+    assert state["taskDefinition"] == v2_tasks[0][1]
     # Every call shipmate made is in the list the CI policy grants (pipelines/iam-actions.json).
     for_deploy = {entry["action"] for entry in json.loads(
         (example.REPO / "pipelines" / "iam-actions.json").read_text())["actions"]
         if "deploy" in entry["commands"]}
     assert ("ecs", "RunTask") in calls
-    assert {f"{service}:{operation}" for service, operation in calls} <= for_deploy, calls
+    assert {f"{prefix}:{operation}" for prefix, operation in calls} <= for_deploy, calls
 
     # v3: the migration fails halfway. The release is gated: non-zero exit, the failing
     # migration's last log lines shown, the database and the service untouched, and the v2
