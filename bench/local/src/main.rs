@@ -417,7 +417,10 @@ struct RssSampler {
 #[derive(Debug, Clone, Copy, Default)]
 struct Rss {
     endpoint_kib: u64,
+    /// Sum of VmRSS: pages shared between processes (libc, the `sleep` binary) count once each.
     with_children_kib: u64,
+    /// Sum of PSS: shared pages divided among the processes sharing them.
+    with_children_pss_kib: u64,
     children: usize,
 }
 
@@ -425,10 +428,11 @@ impl std::fmt::Display for Rss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "endpoint {:.1} MiB; endpoint + {} child processes {:.1} MiB (sum of VmRSS, shared pages counted per process)",
+            "endpoint {:.1} MiB; endpoint + {} child processes: {:.1} MiB summed VmRSS, {:.1} MiB summed PSS",
             self.endpoint_kib as f64 / 1024.0,
             self.children,
-            self.with_children_kib as f64 / 1024.0
+            self.with_children_kib as f64 / 1024.0,
+            self.with_children_pss_kib as f64 / 1024.0
         )
     }
 }
@@ -445,6 +449,7 @@ impl RssSampler {
                     peak.endpoint_kib = peak.endpoint_kib.max(now.endpoint_kib);
                     if now.with_children_kib > peak.with_children_kib {
                         peak.with_children_kib = now.with_children_kib;
+                        peak.with_children_pss_kib = now.with_children_pss_kib;
                         peak.children = now.children;
                     }
                 }
@@ -464,21 +469,27 @@ impl RssSampler {
 }
 
 fn measure(pid: u32) -> Rss {
-    let endpoint_kib = vm_rss_kib(pid).unwrap_or(0);
-    let children = descendants(pid);
-    let children_kib: u64 = children.iter().filter_map(|child| vm_rss_kib(*child)).sum();
+    let endpoint_kib = kib(pid, "status", "VmRSS:").unwrap_or(0);
+    let everyone: Vec<u32> = std::iter::once(pid).chain(descendants(pid)).collect();
+    let sum = |file, field| -> u64 {
+        everyone
+            .iter()
+            .filter_map(|process| kib(*process, file, field))
+            .sum()
+    };
     Rss {
         endpoint_kib,
-        with_children_kib: endpoint_kib + children_kib,
-        children: children.len(),
+        with_children_kib: sum("status", "VmRSS:"),
+        with_children_pss_kib: sum("smaps_rollup", "Pss:"),
+        children: everyone.len() - 1,
     }
 }
 
-fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+/// A `Field:   123 kB` line of /proc/PID/FILE, in KiB.
+fn kib(pid: u32, file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
