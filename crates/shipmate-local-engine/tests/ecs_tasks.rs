@@ -1111,3 +1111,57 @@ async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day(
     let later = local.ecs("RunTask", request).await.unwrap();
     assert_ne!(later["tasks"][0]["taskArn"], arn.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depends_on_orders_containers_and_a_failed_success_dependency_fails_the_task() {
+    let local = Local::start().await;
+    let marks = tempfile::tempdir().unwrap();
+    let mark = marks.path().join("migrated");
+    let environment = json!([{"name": "MARK", "value": mark.to_str().unwrap()}]);
+    let definitions = |migrate_exit: i32| {
+        let mut migrate = container(&[
+            "sh",
+            "-c",
+            &format!("sleep 1; touch \"$MARK\"; exit {migrate_exit}"),
+        ]);
+        migrate["name"] = json!("migrate");
+        migrate["essential"] = json!(false);
+        migrate["environment"] = environment.clone();
+        // Exits 0 only if the migration finished before it started.
+        let mut web = container(&["sh", "-c", "test -f \"$MARK\""]);
+        web["environment"] = environment.clone();
+        web["dependsOn"] = json!([{"containerName": "migrate", "condition": "SUCCESS"}]);
+        json!([migrate, web])
+    };
+    local.register("ordered", definitions(0)).await;
+    let task = local.run("ordered").await;
+    let task = local.wait_stopped(task["taskArn"].as_str().unwrap()).await;
+    assert_eq!(task["containers"][0]["exitCode"], 0, "{task:#}");
+    assert_eq!(task["containers"][1]["exitCode"], 0, "{task:#}");
+    assert_eq!(task["stopCode"], "EssentialContainerExited");
+    assert!(task["startedAt"].as_f64().is_some());
+
+    std::fs::remove_file(&mark).unwrap();
+    local.register("failing", definitions(4)).await;
+    let task = local.run("failing").await;
+    let task = local.wait_stopped(task["taskArn"].as_str().unwrap()).await;
+    assert_eq!(task["stopCode"], "TaskFailedToStart", "{task:#}");
+    assert_eq!(task["containers"][0]["exitCode"], 4);
+    assert!(task["containers"][1].get("exitCode").is_none());
+    let reason = task["containers"][1]["reason"].as_str().unwrap();
+    assert!(reason.contains("SUCCESS of container migrate"), "{reason}");
+    assert!(reason.contains("exited with 4"), "{reason}");
+    assert!(task.get("startedAt").is_none());
+
+    let invalid = local
+        .ecs(
+            "RegisterTaskDefinition",
+            json!({"family": "cycle", "memory": "512", "containerDefinitions": [
+                {"name": "a", "image": "app:v1", "dependsOn": [{"containerName": "b", "condition": "START"}]},
+                {"name": "b", "image": "app:v1", "dependsOn": [{"containerName": "a", "condition": "START"}]}
+            ]}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code, "ClientException");
+}

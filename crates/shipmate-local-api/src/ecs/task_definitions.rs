@@ -46,9 +46,22 @@ pub struct ContainerDefinition {
     pub health_check: Option<HealthCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_configuration: Option<LogConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<ContainerDependency>>,
     /// Every other member, kept as registered.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `ContainerDependency`: start this container only once `containerName` reached `condition`
+/// (`START`, `COMPLETE`, `SUCCESS` or `HEALTHY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDependency {
+    #[serde(default)]
+    pub container_name: String,
+    #[serde(default)]
+    pub condition: String,
 }
 
 /// `PortMapping`.

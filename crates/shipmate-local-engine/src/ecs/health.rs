@@ -148,9 +148,11 @@ pub(crate) fn spawn(
             let passed = run_probe(&probe).await;
             if let Some(health) = tracker.record(passed, started.elapsed()) {
                 ecs.set_container_health(&probe.task_id, probe.index, health, &probe.essentials);
-                if health == Health::Unhealthy && probe.essentials[probe.index] {
-                    let _ = events.send(ContainerEvent::Unhealthy { index: probe.index });
-                }
+                let index = probe.index;
+                let _ = events.send(match health {
+                    Health::Unhealthy => ContainerEvent::Unhealthy { index },
+                    _ => ContainerEvent::Healthy { index },
+                });
             }
         }
     })

@@ -38,12 +38,15 @@ pub(crate) struct WatchedContainer {
 }
 
 impl MemoryWatch {
-    /// Starts enforcing a task's limits (nothing to do when it has none).
+    /// Starts enforcing a task's limits; containers join with [`MemoryWatch::add_container`].
     pub(crate) fn watch(&self, task_id: &str, watched: Watched) {
-        let limited = watched.task_limit_mib.is_some()
-            || watched.containers.iter().any(|c| c.limit_mib.is_some());
-        if limited {
-            self.lock().insert(task_id.to_owned(), watched);
+        self.lock().insert(task_id.to_owned(), watched);
+    }
+
+    /// Adds a container that just started to its task's watch.
+    pub(crate) fn add_container(&self, task_id: &str, container: WatchedContainer) {
+        if let Some(watched) = self.lock().get_mut(task_id) {
+            watched.containers.push(container);
         }
     }
 
@@ -69,10 +72,16 @@ impl MemoryWatch {
         let mut period = SAMPLE_EVERY;
         loop {
             tokio::time::sleep(period).await;
+            // Only containers with a limit to enforce (their own or their task's) are sampled.
             let groups: HashSet<i32> = self
                 .lock()
                 .values()
-                .flat_map(|w| w.containers.iter().map(|c| c.process_group))
+                .flat_map(|w| {
+                    w.containers
+                        .iter()
+                        .filter(|c| c.limit_mib.is_some() || w.task_limit_mib.is_some())
+                        .map(|c| c.process_group)
+                })
                 .collect();
             if groups.is_empty() {
                 continue;

@@ -9,6 +9,7 @@
 mod addresses;
 mod arns;
 mod clusters;
+mod dependencies;
 mod health;
 pub mod lifecycle;
 mod memory;

@@ -21,6 +21,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use super::Ecs;
+use super::dependencies::{Dependency, Progress, Readiness, readiness};
 use super::health::{self, Health, Probe};
 use super::lifecycle::{TaskEvent, TaskStatus, stop_code};
 use super::memory::{Watched, WatchedContainer};
@@ -69,6 +70,8 @@ pub(crate) struct ContainerPlan {
     pub(crate) memory_limit_mib: Option<u64>,
     pub(crate) health_check: Option<HealthCheck>,
     pub(crate) awslogs: Option<AwsLogs>,
+    /// `dependsOn`, as indexes into the task's containers.
+    pub(crate) depends_on: Vec<Dependency>,
 }
 
 /// Where the awslogs driver sends a container's output.
@@ -86,7 +89,9 @@ pub(crate) enum ContainerEvent {
     Exited { index: usize, exit_code: i32 },
     /// The memory watch is about to SIGKILL the container.
     OutOfMemory { index: usize },
-    /// An essential container's health check made it UNHEALTHY.
+    /// A container's health check made it HEALTHY.
+    Healthy { index: usize },
+    /// A container's health check made it UNHEALTHY.
     Unhealthy { index: usize },
 }
 
@@ -249,89 +254,41 @@ impl Supervisor {
         self.run_containers(&snapshots).await;
     }
 
+    /// Starts the containers (each once its `dependsOn` conditions hold), reports the task
+    /// RUNNING once every essential container runs, and supervises them until all are gone.
     async fn run_containers(&self, snapshots: &[PathBuf]) {
+        let count = self.plan.containers.len();
         let (events, mut received) = unbounded_channel();
-        let mut running: Vec<Running> = Vec::new();
-        let mut probes = Vec::new();
-        for (index, (container, snapshot)) in self.plan.containers.iter().zip(snapshots).enumerate()
-        {
-            let directory = match &container.working_directory {
-                Some(dir) => snapshot.join(dir.trim_start_matches('/')),
-                None => snapshot.clone(),
-            };
-            // Docker creates a missing working directory.
-            let _ = std::fs::create_dir_all(&directory);
-            let environment =
-                container_environment(|key| std::env::var(key).ok(), &self.plan, container);
-            match self.spawn_container(index, container, &directory, &environment, &events) {
-                Ok(started) => running.push(started),
-                Err(reason) => {
-                    for started in &running {
-                        let _ = killpg(Pid::from_raw(started.process_group), Signal::SIGKILL);
-                    }
-                    for _ in 0..running.len() {
-                        received.recv().await;
-                    }
-                    return self.fail_to_start(index, reason).await;
-                }
-            }
-            if let Some(check) = &container.health_check {
-                probes.push(Probe {
-                    task_id: self.plan.task_id.clone(),
-                    index,
-                    essentials: self.plan.containers.iter().map(|c| c.essential).collect(),
-                    settings: health::Settings::from_check(check),
-                    environment,
-                    directory,
-                });
-            }
-        }
+        let mut launched: Vec<Option<Running>> = (0..count).map(|_| None).collect();
+        let mut progress = vec![Progress::default(); count];
+        let mut health_checks: Vec<(usize, JoinHandle<()>)> = Vec::new();
         self.ecs.inner.memory.watch(
             self.id(),
             Watched {
-                containers: running
-                    .iter()
-                    .zip(&self.plan.containers)
-                    .enumerate()
-                    .map(|(index, (started, plan))| WatchedContainer {
-                        index,
-                        process_group: started.process_group,
-                        limit_mib: plan.memory_limit_mib,
-                    })
-                    .collect(),
+                containers: Vec::new(),
                 task_limit_mib: self.plan.task_memory_mib,
                 events: events.clone(),
             },
         );
-        self.ecs.update_task(self.id(), |task| {
-            for (container, started) in task.containers.iter_mut().flatten().zip(&running) {
-                container.last_status = Some("RUNNING".into());
-                container.runtime_id = Some(started.process_group.to_string());
-            }
-        });
-        self.event(TaskEvent::Started);
-        let mut health_checks: Vec<(usize, JoinHandle<()>)> = probes
-            .into_iter()
-            .map(|probe| {
-                (
-                    probe.index,
-                    health::spawn(self.ecs.clone(), probe, events.clone()),
-                )
-            })
-            .collect();
-        drop(events);
-
-        let mut alive = running.len();
-        let mut out_of_memory = vec![false; running.len()];
+        let mut alive = 0;
+        let mut out_of_memory = vec![false; count];
         let mut kill_timers: Vec<JoinHandle<()>> = Vec::new();
         let mut stopping = false;
+        let mut task_started = false;
         loop {
             if !stopping && self.stop_wanted() {
                 stopping = true;
+                for (state, started) in progress.iter_mut().zip(&launched) {
+                    state.abandoned |= started.is_none();
+                }
                 self.event(TaskEvent::Deactivating);
                 self.hold(TaskStatus::Deactivating).await;
                 self.event(TaskEvent::Stopping);
-                for started in running.iter().filter(|r| !r.exited.load(Ordering::SeqCst)) {
+                let live = launched
+                    .iter()
+                    .flatten()
+                    .filter(|r| !r.exited.load(Ordering::SeqCst));
+                for started in live {
                     let group = Pid::from_raw(started.process_group);
                     let _ = killpg(group, Signal::SIGTERM);
                     let (exited, timeout) = (started.exited.clone(), started.stop_timeout);
@@ -343,6 +300,48 @@ impl Supervisor {
                     }));
                 }
             }
+            if !stopping {
+                let started = self.start_ready(
+                    snapshots,
+                    &mut launched,
+                    &mut progress,
+                    &events,
+                    &mut health_checks,
+                    alive == 0,
+                );
+                match started {
+                    Ok(newly) => alive += newly,
+                    Err((index, reason)) => {
+                        // The task cannot start: whatever runs goes, then the task fails.
+                        for started in launched.iter().flatten() {
+                            if !started.exited.load(Ordering::SeqCst) {
+                                let _ =
+                                    killpg(Pid::from_raw(started.process_group), Signal::SIGKILL);
+                            }
+                        }
+                        while alive > 0 {
+                            if let Some(ContainerEvent::Exited { .. }) = received.recv().await {
+                                alive -= 1;
+                            }
+                        }
+                        for (_, handle) in health_checks {
+                            handle.abort();
+                        }
+                        self.ecs.inner.memory.unwatch(self.id());
+                        return self.fail_to_start(index, reason).await;
+                    }
+                }
+                let essentials_run = self
+                    .plan
+                    .containers
+                    .iter()
+                    .zip(&progress)
+                    .all(|(plan, state)| !plan.essential || state.started);
+                if !task_started && essentials_run {
+                    task_started = true;
+                    self.event(TaskEvent::Started);
+                }
+            }
             if alive == 0 {
                 break;
             }
@@ -351,6 +350,7 @@ impl Supervisor {
                     Some(ContainerEvent::OutOfMemory { index }) => out_of_memory[index] = true,
                     Some(ContainerEvent::Exited { index, exit_code }) => {
                         alive -= 1;
+                        progress[index].exit_code = Some(exit_code);
                         health_checks.retain(|(i, handle)| {
                             if *i == index { handle.abort(); }
                             *i != index
@@ -371,12 +371,17 @@ impl Supervisor {
                             self.ecs.request_stop(self.id(), stop_code::ESSENTIAL_CONTAINER_EXITED, reason);
                         }
                     }
+                    Some(ContainerEvent::Healthy { index }) => {
+                        progress[index].healthy = true;
+                        progress[index].unhealthy = false;
+                    }
                     Some(ContainerEvent::Unhealthy { index }) => {
+                        progress[index].healthy = false;
+                        progress[index].unhealthy = true;
                         if self.plan.containers[index].essential && !self.plan.in_service {
                             self.ecs.request_stop(self.id(), stop_code::SERVICE_SCHEDULER_INITIATED, UNHEALTHY_REASON);
                         }
                     }
-                    // Every sender is gone only once every container has exited.
                     None => break,
                 },
                 () = self.wake.notified() => {}
@@ -389,9 +394,136 @@ impl Supervisor {
             timer.abort();
         }
         self.ecs.inner.memory.unwatch(self.id());
+        self.ecs.update_task(self.id(), |task| {
+            // Containers that never started (the task stopped first) are STOPPED too.
+            for container in task.containers.iter_mut().flatten() {
+                container.last_status = Some("STOPPED".into());
+            }
+        });
         self.event(TaskEvent::ExecutionStopped);
         self.hold(TaskStatus::Deprovisioning).await;
         self.finish();
+    }
+
+    /// Starts every container whose dependencies hold; returns how many started, or the
+    /// container (and reason) that makes the task fail to start. `idle` says nothing runs, so
+    /// a container still waiting would wait forever.
+    fn start_ready(
+        &self,
+        snapshots: &[PathBuf],
+        launched: &mut [Option<Running>],
+        progress: &mut [Progress],
+        events: &UnboundedSender<ContainerEvent>,
+        health_checks: &mut Vec<(usize, JoinHandle<()>)>,
+        idle: bool,
+    ) -> Result<usize, (usize, String)> {
+        let names: Vec<String> = self
+            .plan
+            .containers
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let mut newly = 0;
+        loop {
+            let mut changed = false;
+            for (index, container) in self.plan.containers.iter().enumerate() {
+                if launched[index].is_some() || progress[index].abandoned {
+                    continue;
+                }
+                let never = match readiness(&container.depends_on, progress, &names) {
+                    Readiness::Waiting => continue,
+                    Readiness::Never(why) => format!("CannotStartContainerError: {why}"),
+                    Readiness::Ready => {
+                        let started =
+                            self.start_container(index, &snapshots[index], events, health_checks)?;
+                        launched[index] = Some(started);
+                        progress[index].started = true;
+                        newly += 1;
+                        changed = true;
+                        continue;
+                    }
+                };
+                if container.essential {
+                    return Err((index, never));
+                }
+                progress[index].abandoned = true;
+                changed = true;
+                self.ecs.update_task(self.id(), |task| {
+                    if let Some(c) = task.containers.as_mut().and_then(|c| c.get_mut(index)) {
+                        c.last_status = Some("STOPPED".into());
+                        c.reason = Some(never.clone());
+                    }
+                });
+            }
+            if !changed {
+                break;
+            }
+        }
+        if idle && newly == 0 {
+            // Nothing runs, so nothing a waiting container depends on can change any more.
+            let waiting = (0..launched.len()).find(|&i| {
+                launched[i].is_none() && !progress[i].abandoned && self.plan.containers[i].essential
+            });
+            if let Some(index) = waiting {
+                return Err((
+                    index,
+                    "CannotStartContainerError: its dependencies can not be met: no container is running".to_owned(),
+                ));
+            }
+        }
+        Ok(newly)
+    }
+
+    /// Starts one container process with its health check and memory watch.
+    fn start_container(
+        &self,
+        index: usize,
+        snapshot: &Path,
+        events: &UnboundedSender<ContainerEvent>,
+        health_checks: &mut Vec<(usize, JoinHandle<()>)>,
+    ) -> Result<Running, (usize, String)> {
+        let container = &self.plan.containers[index];
+        let directory = match &container.working_directory {
+            Some(dir) => snapshot.join(dir.trim_start_matches('/')),
+            None => snapshot.to_owned(),
+        };
+        // Docker creates a missing working directory.
+        let _ = std::fs::create_dir_all(&directory);
+        let environment =
+            container_environment(|key| std::env::var(key).ok(), &self.plan, container);
+        let started = self
+            .spawn_container(index, container, &directory, &environment, events)
+            .map_err(|reason| (index, reason))?;
+        self.ecs.inner.memory.add_container(
+            self.id(),
+            WatchedContainer {
+                index,
+                process_group: started.process_group,
+                limit_mib: container.memory_limit_mib,
+            },
+        );
+        if let Some(check) = &container.health_check {
+            let probe = Probe {
+                task_id: self.plan.task_id.clone(),
+                index,
+                essentials: self.plan.containers.iter().map(|c| c.essential).collect(),
+                settings: health::Settings::from_check(check),
+                environment,
+                directory,
+            };
+            health_checks.push((
+                index,
+                health::spawn(self.ecs.clone(), probe, events.clone()),
+            ));
+        }
+        let process_group = started.process_group;
+        self.ecs.update_task(self.id(), |task| {
+            if let Some(c) = task.containers.as_mut().and_then(|c| c.get_mut(index)) {
+                c.last_status = Some("RUNNING".into());
+                c.runtime_id = Some(process_group.to_string());
+            }
+        });
+        Ok(started)
     }
 
     fn spawn_container(
@@ -670,6 +802,7 @@ mod tests {
             memory_limit_mib: None,
             health_check: None,
             awslogs: None,
+            depends_on: Vec::new(),
         };
         let task = TaskPlan {
             task_id: "0123".into(),

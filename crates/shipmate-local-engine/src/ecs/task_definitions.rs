@@ -318,6 +318,7 @@ fn validate(input: RegisterTaskDefinitionRequest) -> Result<TaskDefinition, AwsE
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()));
         }
     }
+    super::dependencies::validate(&containers).map_err(client_exception)?;
     if !containers.iter().any(|c| c.essential != Some(false)) {
         return Err(client_exception(
             "Every task definition needs at least one essential container.",

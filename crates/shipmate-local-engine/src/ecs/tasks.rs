@@ -664,7 +664,11 @@ fn build_task(
         .and_then(parse_task_memory);
     let mut containers = Vec::new();
     let mut plans = Vec::new();
-    for definition in definition.container_definitions.iter().flatten() {
+    let all_containers = definition
+        .container_definitions
+        .as_deref()
+        .unwrap_or_default();
+    for definition in all_containers {
         let name = definition.name.clone().unwrap_or_default();
         let container_override = overrides
             .container_overrides
@@ -771,6 +775,7 @@ fn build_task(
             memory_limit_mib: memory.filter(|&m| m > 0).map(|m| m as u64),
             health_check: definition.health_check.clone(),
             awslogs,
+            depends_on: super::dependencies::resolve(definition, all_containers),
         });
     }
     let task = Task {
