@@ -375,6 +375,27 @@ async fn a_command_that_does_not_exist_fails_to_start() {
         "{reason}"
     );
 
+    // A later container that cannot start takes the already started ones down with it.
+    let mut broken = container(&["no-such-program-here"]);
+    broken["name"] = json!("broken");
+    local
+        .register("half", json!([container(&["sleep", "300"]), broken]))
+        .await;
+    let task = local.run("half").await;
+    let task = local.wait_stopped(task["taskArn"].as_str().unwrap()).await;
+    assert_eq!(task["stopCode"], "TaskFailedToStart");
+    assert!(
+        task["containers"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("executable file not found")
+    );
+    let pid = task["containers"][0]["runtimeId"].as_str().unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "sleep {pid} survived"
+    );
+
     // A file in the image that is not executable.
     let image = tempfile::tempdir().unwrap();
     std::fs::write(image.path().join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();

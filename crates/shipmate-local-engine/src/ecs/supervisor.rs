@@ -271,6 +271,7 @@ impl Supervisor {
             },
         );
         let mut alive = 0;
+        let mut exits_seen = 0;
         let mut out_of_memory = vec![false; count];
         let mut kill_timers: Vec<JoinHandle<()>> = Vec::new();
         let mut stopping = false;
@@ -319,9 +320,11 @@ impl Supervisor {
                                     killpg(Pid::from_raw(started.process_group), Signal::SIGKILL);
                             }
                         }
-                        while alive > 0 {
+                        // Including any started in this very call (not yet in `alive`).
+                        let mut remaining = launched.iter().flatten().count() - exits_seen;
+                        while remaining > 0 {
                             if let Some(ContainerEvent::Exited { .. }) = received.recv().await {
-                                alive -= 1;
+                                remaining -= 1;
                             }
                         }
                         for (_, handle) in health_checks {
@@ -350,6 +353,7 @@ impl Supervisor {
                     Some(ContainerEvent::OutOfMemory { index }) => out_of_memory[index] = true,
                     Some(ContainerEvent::Exited { index, exit_code }) => {
                         alive -= 1;
+                        exits_seen += 1;
                         progress[index].exit_code = Some(exit_code);
                         health_checks.retain(|(i, handle)| {
                             if *i == index { handle.abort(); }
