@@ -291,7 +291,9 @@ impl Driver {
                 .await?;
             if let Some(command) = &request.post_deploy {
                 self.phase_start(ledger, Phase::PostDeploy);
-                let params = self.one_off_params(request, &prepared, command.clone(), None, None);
+                let mut params =
+                    self.one_off_params(request, &prepared, command.clone(), None, None);
+                params.started_by = Some(ids::post_deploy_started_by(&prepared.release_id));
                 let essential = essential_map(&prepared.target);
                 let (task, _) = self.start_one_off(&params, &essential).await?;
                 self.emit(Event::TaskStarted {
@@ -675,7 +677,10 @@ impl Driver {
 
     /// Polls one task (DescribeTasks) and its log stream (GetLogEvents) at `interval` until it
     /// stops, then drains the stream.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the arguments are the task's whole context"
+    )]
     async fn follow_task(
         &self,
         role: TaskRole,

@@ -47,9 +47,17 @@ pub fn started_by(release_id: &str) -> String {
     format!("shipmate/{release_id}")
 }
 
-/// The release id back out of a `startedBy`, if shipmate started the task.
+/// The post-deploy task's `startedBy`: the release's, told apart from its migration.
+pub fn post_deploy_started_by(release_id: &str) -> String {
+    format!("shipmate/{release_id}/post-deploy")
+}
+
+/// The release id back out of a migration task's `startedBy` (not `shipmate run` tasks, not
+/// post-deploy tasks).
 pub fn release_of(started_by: &str) -> Option<&str> {
-    started_by.strip_prefix("shipmate/")
+    started_by
+        .strip_prefix("shipmate/")
+        .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The migration's RunTask clientToken: one per (service, the deployment the release starts
@@ -114,5 +122,7 @@ mod tests {
         assert!(by.len() <= 128);
         assert_eq!(release_of(&by), Some("0123456789ab"));
         assert_eq!(release_of("ecs-svc/42"), None);
+        assert_eq!(release_of("shipmate/run"), None);
+        assert_eq!(release_of(&post_deploy_started_by("0123456789ab")), None);
     }
 }

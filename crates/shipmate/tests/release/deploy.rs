@@ -71,7 +71,14 @@ async fn deploy_migrates_then_rolls_the_service_to_the_new_revision() {
         .shipmate(&deploy_args(
             "web:2",
             MIGRATE_OK,
-            &["--output", "json", "--image-definitions", definitions_arg],
+            &[
+                "--output",
+                "json",
+                "--image-definitions",
+                definitions_arg,
+                "--post-deploy",
+                "sh -c 'echo post-deploy ran'",
+            ],
         ))
         .await;
     assert_eq!(outcome.code, Some(0));
@@ -104,10 +111,16 @@ async fn deploy_migrates_then_rolls_the_service_to_the_new_revision() {
             "migrate | the last migration line"
         ]
     );
-    // The migration ran from the new revision, before the service was updated.
-    let migrations = env.tasks_started_by("shipmate/").await;
+    // The migration ran from the new revision; the post-deploy task too, told apart by startedBy.
+    let (post_deploy, migrations): (Vec<_>, Vec<_>) = env
+        .tasks_started_by("shipmate/")
+        .await
+        .into_iter()
+        .partition(|t| t.started_by().is_some_and(|b| b.ends_with("/post-deploy")));
     assert_eq!(migrations.len(), 1);
+    assert_eq!(post_deploy.len(), 1);
     assert_eq!(migrations[0].task_definition_arn(), Some(new_td.as_str()));
+    assert_eq!(post_deploy[0].task_definition_arn(), Some(new_td.as_str()));
 
     let report = outcome.report();
     assert_valid_report(&report);
@@ -118,6 +131,84 @@ async fn deploy_migrates_then_rolls_the_service_to_the_new_revision() {
     assert_eq!(report["migration"]["exit_code"], 0);
     assert_eq!(report["migration"]["log_lines"], 3);
     assert_eq!(report["deployment"]["rollout_state"], "COMPLETED");
+    assert!(outcome.stderr.contains("post-deploy | post-deploy ran"));
+    assert_eq!(report["post_deploy"]["exit_code"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_over_its_timeout_is_stopped_and_times_out() {
+    let (env, old_td) = web_env().await;
+    let outcome = env
+        .shipmate(&deploy_args(
+            "web:2",
+            "sh -c 'echo slow; exec sleep 60'",
+            &["--migrate-timeout", "1s"],
+        ))
+        .await;
+    assert_eq!(outcome.code, Some(5), "timed out");
+    assert!(
+        outcome
+            .stderr
+            .contains("did not finish within 1.0s; it was stopped")
+    );
+    let migrations = env.tasks_started_by("shipmate/").await;
+    assert_eq!(migrations.len(), 1);
+    assert_eq!(
+        migrations[0].desired_status(),
+        Some("STOPPED"),
+        "StopTask was sent"
+    );
+    assert_eq!(
+        describe_service(&env, "web").await.task_definition(),
+        Some(old_td.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_past_lock_timeout_exits_7_naming_the_holder() {
+    let (env, _) = web_env().await;
+    let holder = env
+        .command(&deploy_args(
+            "web:2",
+            "sh -c 'echo holding; exec sleep 60'",
+            &[],
+        ))
+        .spawn()
+        .expect("spawn holder");
+    let task = eventually(Duration::from_secs(60), || async {
+        env.tasks_started_by("shipmate/")
+            .await
+            .into_iter()
+            .find(|t| t.last_status() == Some("RUNNING"))
+            .and_then(|t| t.task_arn().map(str::to_owned))
+    })
+    .await
+    .expect("the holder's migration runs");
+    let outcome = env
+        .shipmate(&deploy_args("web:3", MIGRATE_OK, &["--lock-timeout", "1s"]))
+        .await;
+    assert_eq!(outcome.code, Some(7), "lock not acquired");
+    assert!(
+        outcome
+            .stderr
+            .contains("another release holds the migration lock of service `web`")
+    );
+    assert!(outcome.stderr.contains(&task), "names the holder task");
+    assert!(
+        outcome.stderr.contains("(started by shipmate/"),
+        "names the holder release"
+    );
+    assert_eq!(
+        env.tasks_started_by("shipmate/").await.len(),
+        1,
+        "no second migration"
+    );
+    kill(
+        Pid::from_raw(i32::try_from(holder.id().expect("pid")).expect("pid")),
+        Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    assert_eq!(finish(holder).await.code, Some(130));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
