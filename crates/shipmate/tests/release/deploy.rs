@@ -410,8 +410,32 @@ async fn throttling_and_server_errors_are_retried_and_shown() {
     );
 }
 
-async fn crashing_release(extra: &[&str]) -> (Env, String, crate::harness::Outcome) {
+/// Deploys an image whose tasks crash. `ecs_rollback` says whether the service's circuit breaker
+/// rolls back by itself (else it only marks the deployment FAILED).
+async fn crashing_release(
+    ecs_rollback: bool,
+    extra: &[&str],
+) -> (Env, String, crate::harness::Outcome) {
     let (env, old_td) = web_env().await;
+    if !ecs_rollback {
+        env.ecs
+            .update_service()
+            .cluster(CLUSTER)
+            .service("web")
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(
+                        DeploymentCircuitBreaker::builder()
+                            .enable(true)
+                            .rollback(false)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("UpdateService");
+    }
     env.push_image("web:crash", &[("start.sh", "echo crashing; exit 1\n")]);
     let mut args = deploy_args("web:crash", MIGRATE_OK, &["--output", "json"]);
     args.extend_from_slice(extra);
@@ -420,9 +444,8 @@ async fn crashing_release(extra: &[&str]) -> (Env, String, crate::harness::Outco
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "shipmate local does not roll back yet: its circuit breaker reports 'has no completed deployment to roll back to' (reported to the lead)"]
 async fn a_crashing_image_is_rolled_back_by_the_circuit_breaker_and_fails_the_job() {
-    let (env, old_td, outcome) = crashing_release(&[]).await;
+    let (env, old_td, outcome) = crashing_release(true, &[]).await;
     assert_eq!(outcome.code, Some(6), "deployment failed");
     assert!(
         outcome
@@ -440,7 +463,7 @@ async fn a_crashing_image_is_rolled_back_by_the_circuit_breaker_and_fails_the_jo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashing_image_fails_the_job_and_rollback_restores_the_previous_revision() {
-    let (env, old_td, outcome) = crashing_release(&["--rollback"]).await;
+    let (env, old_td, outcome) = crashing_release(false, &["--rollback"]).await;
     assert_eq!(outcome.code, Some(6), "deployment failed");
     assert!(
         outcome
@@ -704,10 +727,15 @@ pub(crate) async fn create_service(env: &Env, name: &str, task_definition: &str,
 pub(crate) async fn wait_steady(env: &Env, service: &str) -> aws_sdk_ecs::types::Service {
     eventually(Duration::from_secs(60), || async {
         let service = describe_service(env, service).await;
+        // What the ServicesStable waiter checks, plus the rollout COMPLETED: a circuit-breaker
+        // rollback needs a completed deployment to return to.
         (service.deployments().len() == 1
             && service.running_count() == service.desired_count()
-            && service.running_count() > 0)
-            .then_some(service)
+            && service.running_count() > 0
+            && service.deployments()[0]
+                .rollout_state()
+                .is_some_and(|state| state.as_str() == "COMPLETED"))
+        .then_some(service)
     })
     .await
     .unwrap_or_else(|| panic!("service {service} never became steady"))
