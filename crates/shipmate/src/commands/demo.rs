@@ -86,13 +86,29 @@ pub(crate) async fn demo(args: DemoArgs, printer: &Printer) -> ExitStatus {
                 ExitStatus::Failure
             }
         },
-        _ = tokio::signal::ctrl_c() => {
+        () = interrupted() => {
             printer.info("\ninterrupted: stopping every task the demo started");
             ExitStatus::Interrupted
         }
     };
     server.shutdown().await;
     status
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 struct Demo<'a> {
@@ -144,7 +160,7 @@ impl Demo<'_> {
                 .push_dir(&image, &dir)
                 .with_context(|| format!("cannot push {image}"))?;
         }
-        self.step("pushed images bookshop:v1 .. bookshop:v4 (shipmate local push)");
+        self.step("pushed images bookshop:v1 .. bookshop:v4 into the endpoint's image store");
 
         self.create_service(&venv, &database_url).await?;
         self.step(&format!("cluster `{CLUSTER}`, log group `{LOG_GROUP}`, service `{SERVICE}` (desired 0, awsvpc, circuit breaker on)"));
