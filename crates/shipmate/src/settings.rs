@@ -398,3 +398,107 @@ pub(crate) fn service_target(target: &TargetArgs) -> anyhow::Result<(String, Str
         )?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    fn deploy(file: &str, flags: &[&str]) -> anyhow::Result<DeployRequest> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("shipmate.toml");
+        std::fs::write(&path, file)?;
+        let mut argv = vec![
+            "shipmate",
+            "deploy",
+            "--config",
+            path.to_str().unwrap_or_default(),
+        ];
+        argv.extend_from_slice(flags);
+        let Command::Deploy(args) = Cli::try_parse_from(argv)?.command else {
+            anyhow::bail!("not a deploy");
+        };
+        deploy_request(&args.target, &args.flags)
+    }
+
+    const FILE: &str = r#"
+[service]
+cluster = "from-file"
+service = "web"
+
+[migrate]
+command = "python manage.py migrate"
+memory = 1024
+
+[deploy]
+poll_interval = "2s"
+rollback = true
+on_cancel = "leave"
+"#;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let request = deploy(
+            FILE,
+            &[
+                "--image",
+                "web:2",
+                "--cluster",
+                "from-flag",
+                "--no-rollback",
+                "--migrate",
+                "sh -c 'echo hi'",
+            ],
+        )
+        .expect("valid");
+        assert_eq!(request.cluster, "from-flag");
+        assert_eq!(request.service, "web");
+        assert_eq!(
+            request.migrate.as_deref(),
+            Some(&["sh".to_owned(), "-c".to_owned(), "echo hi".to_owned()][..])
+        );
+        assert_eq!(request.migrate_memory, Some(1024));
+        assert_eq!(request.poll_interval, Duration::from_secs(2));
+        assert!(!request.rollback_on_failure);
+        assert_eq!(request.on_cancel, OnCancel::Leave);
+        assert_eq!(request.deploy_timeout, Defaults::DEPLOY_TIMEOUT);
+        assert!(request.wait);
+    }
+
+    #[test]
+    fn file_values_apply_when_no_flag_is_given() {
+        let request = deploy(FILE, &["--image", "web:2", "--no-wait"]).expect("valid");
+        assert_eq!(request.cluster, "from-file");
+        assert_eq!(
+            request.migrate.as_deref(),
+            Some(
+                &[
+                    "python".to_owned(),
+                    "manage.py".to_owned(),
+                    "migrate".to_owned()
+                ][..]
+            )
+        );
+        assert!(request.rollback_on_failure);
+        assert!(!request.wait);
+        let skipped = deploy(FILE, &["--image", "web:2", "--no-migrate"]).expect("valid");
+        assert_eq!(skipped.migrate, None);
+    }
+
+    #[test]
+    fn missing_and_invalid_settings_are_errors() {
+        let error = deploy("", &["--image", "web:2"]).expect_err("no cluster");
+        assert_eq!(
+            error.to_string(),
+            "missing --cluster (or `service.cluster` in shipmate.toml)"
+        );
+        let error =
+            deploy(FILE, &["--image", "web:2", "--poll-interval", "0s"]).expect_err("zero poll");
+        assert_eq!(error.to_string(), "--poll-interval must be above zero");
+        let error =
+            deploy("[deploy]\ntimeout = \"soon\"\n", &["--image", "x"]).expect_err("bad file");
+        assert!(error.to_string().ends_with("shipmate.toml:2:11: `deploy.timeout`: invalid duration `soon`: expected a number followed by ms, s, m or h (e.g. \"90s\", \"15m\", \"1h30m\")"), "{error}");
+    }
+}
