@@ -322,6 +322,8 @@ def test_every_response_matches_the_botocore_model(session, service, operation):
     for exchange in successes:
         if not exchange.headers.get("content-type", "").startswith(CONTENT_TYPE):
             problems.append(f"content-type {exchange.headers.get('content-type')!r}")
+        if not exchange.headers.get("x-amzn-requestid"):
+            problems.append("no x-amzn-RequestId header")
         body = json.loads(exchange.body)
         if output_shape is None:
             if body != {}:
