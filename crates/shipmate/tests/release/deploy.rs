@@ -255,6 +255,24 @@ async fn a_failing_migration_leaves_the_service_untouched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_of_a_failed_release_runs_the_migration_again() {
+    let (env, _) = web_env().await;
+    let args = deploy_args("web:2", "sh -c 'echo still failing; exit 5'", &[]);
+    assert_eq!(env.shipmate(&args).await.code, Some(4));
+    let again = env.shipmate(&args).await;
+    assert_eq!(again.code, Some(4));
+    assert!(
+        again.stderr.contains("failed earlier; starting attempt 2"),
+        "says it retries"
+    );
+    assert_eq!(
+        env.tasks_started_by("shipmate/").await.len(),
+        2,
+        "a second attempt, not the first task reported again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_that_cannot_run_are_gated_with_hints() {
     let (env, old_td) = web_env().await;
     // Image never pushed.
