@@ -5,7 +5,7 @@ use shipmate_local_protocol::AwsError;
 
 use super::pagination::paginate;
 use super::tags::validate_tags;
-use super::{Ecs, EcsState, arns, cluster_not_found, invalid_parameter};
+use super::{Ecs, EcsState, arns, check_name, cluster_not_found, invalid_parameter};
 
 impl Ecs {
     pub(crate) fn create_cluster(
@@ -14,16 +14,7 @@ impl Ecs {
         input: CreateClusterRequest,
     ) -> Result<CreateClusterResponse, AwsError> {
         let name = input.cluster_name.unwrap_or_else(|| "default".to_owned());
-        if name.is_empty()
-            || name.len() > 255
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(invalid_parameter(
-                "Cluster name must be 1-255 characters: letters, numbers, hyphens and underscores.",
-            ));
-        }
+        check_name("Cluster", &name)?;
         let tags = input.tags.unwrap_or_default();
         validate_tags(&tags)?;
         let mut state = self.state();

@@ -322,6 +322,22 @@ fn not_implemented(operation: &str) -> AwsError {
     ))
 }
 
+/// Cluster and service names: 1-255 letters, digits, hyphens and underscores.
+fn check_name(what: &str, name: &str) -> Result<(), AwsError> {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid_parameter(format!(
+            "{what} name must be 1-255 characters: letters, numbers, hyphens and underscores."
+        )))
+    }
+}
+
 fn invalid_parameter(message: impl Into<String>) -> AwsError {
     AwsError::client("InvalidParameterException", message)
 }

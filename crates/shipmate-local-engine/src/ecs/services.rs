@@ -24,7 +24,10 @@ pub(crate) use model::ServiceRecord;
 use model::{CircuitBreaker, Deployment, DeploymentConfiguration, LaunchSettings, Threshold};
 use scheduler::{Action, TaskHealth, TaskView};
 
-use super::{Ecs, EcsState, LaunchRequest, arns, clusters, invalid_parameter, task_definitions};
+use super::tags::validate_tags;
+use super::{
+    Ecs, EcsState, LaunchRequest, arns, check_name, clusters, invalid_parameter, task_definitions,
+};
 
 /// How often the scheduler looks again when nothing changed (tasks become healthy with time).
 const TICK: Duration = Duration::from_millis(250);
@@ -56,15 +59,9 @@ impl Ecs {
     ) -> Result<CreateServiceResponse, AwsError> {
         let now = self.now();
         let name = input.service_name.clone();
-        if name.is_empty()
-            || name.len() > 255
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(invalid_parameter(
-                "Service name must be 1-255 characters: letters, numbers, hyphens and underscores.",
-            ));
+        check_name("Service", &name)?;
+        if let Some(tags) = &input.tags {
+            validate_tags(tags)?;
         }
         if let Some(strategy) = input
             .scheduling_strategy
