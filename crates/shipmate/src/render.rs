@@ -2,7 +2,7 @@
 //! when the Printer says so), and, with `--output json`, every event as a JSON line on stdout
 //! followed by the final report. CI logs get the same plain lines as a terminal.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use shipmate_release::duration::format_duration;
@@ -21,16 +21,49 @@ pub(crate) struct CliReporter {
     cluster: String,
     /// Serialises lines from concurrent callers (the retry interceptor runs on SDK tasks).
     lock: Mutex<()>,
+    /// A spinner with the current step, only when stderr is a terminal (never in CI logs).
+    spinner: Option<indicatif::ProgressBar>,
 }
 
 impl CliReporter {
     pub(crate) fn new(printer: &Printer, output: OutputFormat, cluster: &str) -> CliReporter {
+        let spinner = (std::io::stderr().is_terminal() && !printer.quiet()).then(|| {
+            let spinner = indicatif::ProgressBar::new_spinner();
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            spinner
+        });
         CliReporter {
             printer: printer.clone(),
             json: output == OutputFormat::Json,
             cluster: cluster.to_owned(),
             lock: Mutex::new(()),
+            spinner,
         }
+    }
+
+    /// Removes the spinner before the command prints its summary.
+    pub(crate) fn end_progress(&self) {
+        if let Some(spinner) = &self.spinner {
+            spinner.finish_and_clear();
+        }
+    }
+
+    /// What the spinner says while waiting after `event`.
+    fn status(event: &Event) -> Option<String> {
+        Some(match event {
+            Event::PhaseStarted { phase } => format!("{}…", phase.label()),
+            Event::TaskStatus {
+                role, last_status, ..
+            } => format!("{}: task is {last_status}…", role.label()),
+            Event::LockWaiting { holder_status, .. } => {
+                format!("lock: waiting for another release ({holder_status})…")
+            }
+            Event::RolloutProgress {
+                running, desired, ..
+            } => format!("deploy: {running}/{desired} new tasks running…"),
+            Event::ServiceUpdated { .. } => "deploy: waiting for the rollout…".to_owned(),
+            _ => return None,
+        })
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -211,8 +244,16 @@ impl Reporter for CliReporter {
         {
             self.printer.data(&line);
         }
+        if let Some(spinner) = &self.spinner
+            && let Some(status) = CliReporter::status(&event)
+        {
+            spinner.set_message(status);
+        }
         if let Some(line) = self.human(&event) {
-            self.printer.info(&line);
+            match &self.spinner {
+                Some(spinner) => spinner.suspend(|| self.printer.info(&line)),
+                None => self.printer.info(&line),
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::settings::TargetArgs;
 
 pub(crate) struct Session {
     pub(crate) driver: Driver,
+    reporter: Arc<CliReporter>,
     cancel: CancellationToken,
 }
 
@@ -33,12 +34,20 @@ impl Session {
             driver: Driver::new(
                 clients,
                 cluster,
-                reporter,
+                reporter.clone(),
                 Arc::new(TokioPace),
                 cancel.clone(),
             ),
+            reporter,
             cancel,
         }
+    }
+}
+
+impl Session {
+    /// Clears the progress spinner (if any) before the command's summary and errors.
+    pub(crate) fn end_progress(&self) {
+        self.reporter.end_progress();
     }
 }
 

@@ -30,6 +30,7 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let (mut report, result) = session.driver.deploy(&request).await;
+    session.end_progress();
     let status = match &result {
         Ok(()) => {
             printer.info(&format!(

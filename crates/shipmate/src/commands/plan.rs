@@ -28,7 +28,9 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
-    let plan = match session.driver.plan(&request).await {
+    let outcome = session.driver.plan(&request).await;
+    session.end_progress();
+    let plan = match outcome {
         Ok(plan) => plan,
         Err(error) => {
             return report_error(printer, &error, &request.cluster, Some(&request.service));

@@ -25,6 +25,7 @@ pub(crate) async fn rollback(args: RollbackArgs, printer: &Printer) -> ExitStatu
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let (mut report, result) = session.driver.rollback(&request).await;
+    session.end_progress();
     let status = match &result {
         Ok(()) => {
             printer.info(&format!(

@@ -26,6 +26,7 @@ pub(crate) async fn run(args: RunArgs, printer: &Printer) -> ExitStatus {
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let (mut report, result) = session.driver.run(&request).await;
+    session.end_progress();
     let status = match &result {
         Ok(code) => ExitStatus::external(*code),
         Err(error) => report_error(printer, error, &request.cluster, request.service.as_deref()),

@@ -25,7 +25,9 @@ pub(crate) async fn status(args: StatusArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let session = Session::start(&args.target, printer, &cluster).await;
-    let status = match session.driver.status(&service).await {
+    let outcome = session.driver.status(&service).await;
+    session.end_progress();
+    let status = match outcome {
         Ok(status) => status,
         Err(error) => return report_error(printer, &error, &cluster, Some(&service)),
     };
