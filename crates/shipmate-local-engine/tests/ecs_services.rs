@@ -147,6 +147,28 @@ async fn a_service_starts_its_tasks_and_rolls_to_a_new_revision() {
     let service = local.wait_stable().await;
     assert_eq!(service["deployments"][0]["rolloutState"], "COMPLETED");
     assert_eq!(service["runningCount"], 2);
+    let clusters = local
+        .ecs(
+            "DescribeClusters",
+            json!({"clusters": ["c1"], "include": ["STATISTICS"]}),
+        )
+        .await
+        .unwrap();
+    let statistics = &clusters["clusters"][0]["statistics"];
+    assert!(
+        statistics
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "runningEC2TasksCount", "value": "2"})),
+        "{statistics}"
+    );
+    assert!(
+        statistics
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "activeEC2ServiceCount", "value": "1"})),
+        "{statistics}"
+    );
     let first_deployment = service["deployments"][0]["id"].as_str().unwrap().to_owned();
     assert!(first_deployment.starts_with("ecs-svc/"));
     for task in local.running_tasks().await {

@@ -69,12 +69,18 @@ impl Ecs {
             ));
         }
         let with_tags = includes(&input.include, "TAGS");
+        let with_statistics = includes(&input.include, "STATISTICS");
         let state = self.state();
         let mut output = DescribeClustersResponse::default();
         for reference in references {
             let name = arns::cluster_name(Some(&reference));
             match describe(&state, &name, with_tags) {
-                Some(cluster) => output.clusters.push(cluster),
+                Some(mut cluster) => {
+                    if with_statistics {
+                        cluster.statistics = Some(statistics(&state, &cluster));
+                    }
+                    output.clusters.push(cluster);
+                }
                 None => output.failures.push(Failure {
                     arn: Some(if reference.starts_with("arn:") {
                         reference
@@ -176,6 +182,55 @@ pub(super) fn describe(state: &EcsState, name: &str, with_tags: bool) -> Option<
         cluster.tags = arn.and_then(|arn| state.tags.get(&arn).cloned());
     }
     Some(cluster)
+}
+
+/// `include: [STATISTICS]`: task and service counts by launch type, as ECS reports them (values
+/// are strings). Tasks and services without a launch type count as EC2, as on ECS.
+fn statistics(state: &EcsState, cluster: &Cluster) -> Vec<KeyValuePair> {
+    let arn = cluster.cluster_arn.as_deref();
+    let fargate = |launch_type: Option<&str>| launch_type == Some("FARGATE");
+    let mut counts = [0usize; 8];
+    for task in state.tasks.values().map(|record| &record.task) {
+        if task.cluster_arn.as_deref() != arn || task.desired_status.as_deref() != Some("RUNNING") {
+            continue;
+        }
+        let slot = usize::from(fargate(task.launch_type.as_deref()));
+        match task.last_status.as_deref() {
+            Some("RUNNING") => counts[slot] += 1,
+            Some("STOPPED") | None => {}
+            Some(_) => counts[2 + slot] += 1,
+        }
+    }
+    for service in state
+        .services
+        .values()
+        .filter(|s| Some(s.cluster_arn.as_str()) == arn)
+    {
+        let slot = usize::from(fargate(service.spec.launch_type.as_deref()));
+        match service.status.as_str() {
+            "ACTIVE" => counts[4 + slot] += 1,
+            "DRAINING" => counts[6 + slot] += 1,
+            _ => {}
+        }
+    }
+    let names = [
+        "runningEC2TasksCount",
+        "runningFargateTasksCount",
+        "pendingEC2TasksCount",
+        "pendingFargateTasksCount",
+        "activeEC2ServiceCount",
+        "activeFargateServiceCount",
+        "drainingEC2ServiceCount",
+        "drainingFargateServiceCount",
+    ];
+    names
+        .iter()
+        .zip(counts)
+        .map(|(name, count)| KeyValuePair {
+            name: Some((*name).to_owned()),
+            value: Some(count.to_string()),
+        })
+        .collect()
 }
 
 /// The ACTIVE cluster a request names (name, ARN or omitted for `default`).
