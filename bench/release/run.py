@@ -143,17 +143,15 @@ def release_with_aws_cli(ep, name):
 
 
 def release_with_ecs_deploy(ep, name):
-    # ecs-deploy has no release phase: update the task definition, start the migration (`ecs run`
-    # starts it and returns without waiting for it or reading its exit code), then deploy.
-    # `ecs run` sends startedBy "ECS Deploy", which shipmate local rejects (ECS documents letters,
-    # digits, -, / and _ only), so the migration is started with the same single RunTask call
-    # through the AWS CLI instead.
+    # ecs-deploy has no release phase: update the task definition, start the migration with
+    # `ecs run` (which returns without waiting for it or reading its exit code), then deploy.
     env = dict(ep.env)
     subprocess.run([ECS_DEPLOY, "update", name, "--image", "app", "web:2"], env=env, check=True,
                    capture_output=True)
-    overrides = json.dumps({"containerOverrides": [{"name": "app", "command": ["sh", "-c", "echo migrating; sleep 2; echo migrated"]}]})
-    ep.aws("ecs", "run-task", "--cluster", CLUSTER, "--task-definition", name, "--launch-type", "FARGATE",
-           "--network-configuration", NETWORK, "--overrides", overrides)
+    command = json.dumps(["sh", "-c", "echo migrating; sleep 2; echo migrated"])
+    subprocess.run([ECS_DEPLOY, "run", CLUSTER, name, "1", "--command", "app", command,
+                    "--launchtype", "FARGATE", "--subnet", "subnet-1", "--securitygroup", "sg-1"],
+                   env=env, check=True, capture_output=True)
     subprocess.run([ECS_DEPLOY, "deploy", CLUSTER, name, "--task", name, "--timeout", "600"],
                    env=env, check=True, capture_output=True)
 

@@ -709,6 +709,16 @@ async fn bad_input_gets_aws_errors() {
     assert_eq!(error.code, "UnknownOperationException");
     assert!(error.message.contains("CreateCapacityProvider"));
 
+    // What ecs-deploy's `ecs run` sends: ECS takes more than the model's documented characters.
+    let started = local
+        .ecs(
+            "RunTask",
+            json!({"cluster": "c1", "taskDefinition": "ok", "startedBy": "ECS Deploy"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started["tasks"][0]["startedBy"], "ECS Deploy");
+
     let cases = [
         (
             "RunTask",
@@ -723,6 +733,16 @@ async fn bad_input_gets_aws_errors() {
         (
             "RunTask",
             json!({"cluster": "c1", "taskDefinition": "ok", "count": 11}),
+            "InvalidParameterException",
+        ),
+        (
+            "RunTask",
+            json!({"cluster": "c1", "taskDefinition": "ok", "startedBy": "x".repeat(129)}),
+            "InvalidParameterException",
+        ),
+        (
+            "RunTask",
+            json!({"cluster": "c1", "taskDefinition": "ok", "startedBy": "a\nb"}),
             "InvalidParameterException",
         ),
         (

@@ -390,14 +390,13 @@ impl Ecs {
             return Err(invalid_parameter("count must be between 1 and 10."));
         }
         validate_tags(&request.tags)?;
+        // The model documents letters, digits, `-`, `/` and `_`, but ECS accepts more: ecs-deploy has
+        // always sent `startedBy: "ECS Deploy"`. Only the length and control characters are refused.
         if let Some(started_by) = &request.started_by
-            && (started_by.len() > 128
-                || !started_by
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c)))
+            && (started_by.chars().count() > 128 || started_by.chars().any(char::is_control))
         {
             return Err(invalid_parameter(
-                "startedBy must be up to 128 letters, numbers, hyphens, forward slashes and underscores.",
+                "startedBy must be at most 128 characters, without control characters.",
             ));
         }
         self.forget_old(state);
