@@ -269,7 +269,16 @@ async fn stop_task_sends_sigterm_then_sigkill_after_the_stop_timeout() {
     local
         .register("sleeper", json!([container(&["sleep", "300"])]))
         .await;
-    let mut stubborn = container(&["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]);
+    // It says when its trap is set: a SIGTERM before that would end it with 143.
+    local.engine.logs.ensure_group("/stop");
+    let mut stubborn = with_awslogs(
+        container(&[
+            "sh",
+            "-c",
+            "trap '' TERM; echo trapped; while true; do sleep 1; done",
+        ]),
+        "/stop",
+    );
     stubborn["stopTimeout"] = json!(2);
     local.register("stubborn", json!([stubborn])).await;
 
@@ -279,6 +288,18 @@ async fn stop_task_sends_sigterm_then_sigkill_after_the_stop_timeout() {
     let stubborn_arn = stubborn["taskArn"].as_str().unwrap();
     local.wait_running(sleeper_arn).await;
     local.wait_running(stubborn_arn).await;
+    let stream = format!("ecs/main/{}", task_id(&stubborn));
+    let start = Instant::now();
+    while !local
+        .log_messages("/stop", &stream)
+        .contains(&"trapped".to_owned())
+    {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the stubborn task never set its trap"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let stopped = local
         .ecs("StopTask", json!({"cluster": "c1", "task": sleeper_arn}))
