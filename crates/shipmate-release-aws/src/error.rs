@@ -10,13 +10,32 @@ use shipmate_release::event::TaskRole;
 use shipmate_release::plan::ContainerError;
 use shipmate_release::task::FailureCause;
 
-/// An AWS call that failed after the SDK's retries: operation, error code and message.
+/// An AWS call that failed after the SDK's retries: operation, what kind of failure, error code
+/// and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{operation}: {}{message}", code.as_ref().map(|c| format!("{c}: ")).unwrap_or_default())]
 pub struct AwsError {
     pub operation: &'static str,
+    pub kind: AwsErrorKind,
     pub code: Option<String>,
     pub message: String,
+}
+
+/// Why a call failed, as far as the CLI's hints care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// The service answered with an error (`code` says which).
+    Service,
+    /// No credentials in the standard chain.
+    Credentials,
+    /// No region configured.
+    Region,
+    /// The endpoint could not be reached.
+    Connection,
+    /// The call timed out.
+    Timeout,
+    /// Anything else (an unreadable response, a request that could not be built).
+    Other,
 }
 
 impl AwsError {
@@ -26,20 +45,56 @@ impl AwsError {
     ) -> AwsError
     where
         E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
-        use aws_sdk_ecs::error::ProvideErrorMetadata;
+        use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
         let code = error.code().map(str::to_owned);
-        let message = match (error.message(), &code) {
-            (Some(message), _) => message.to_owned(),
-            _ => aws_sdk_ecs::error::DisplayErrorContext(error).to_string(),
+        let chain = error_chain(error);
+        let kind = match error {
+            _ if code.is_some() => AwsErrorKind::Service,
+            SdkError::ServiceError(_) => AwsErrorKind::Service,
+            SdkError::TimeoutError(_) => AwsErrorKind::Timeout,
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => AwsErrorKind::Timeout,
+            SdkError::DispatchFailure(failure) if failure.is_io() => AwsErrorKind::Connection,
+            // The SDK reports these two as dispatch failures without a type of their own.
+            _ if chain.contains("Missing Region") => AwsErrorKind::Region,
+            _ if chain.contains("no credentials") || chain.contains("credential provider") => {
+                AwsErrorKind::Credentials
+            }
+            _ => AwsErrorKind::Other,
+        };
+        let message = match error.message() {
+            Some(message) => message.to_owned(),
+            None => chain,
         };
         AwsError {
             operation,
+            kind,
             code,
             message,
         }
     }
+}
+
+/// The error and its causes as one line of their messages, without the repetition the SDK's
+/// nested errors carry (`dispatch failure: other: …`) and without Debug output.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        let redundant = text.is_empty()
+            || matches!(text.as_str(), "other" | "io error" | "dispatch failure")
+            || parts.iter().any(|part| part.contains(&text));
+        if !redundant {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    if parts.is_empty() {
+        return "unknown error".to_owned();
+    }
+    parts.join(": ")
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,5 +15,5 @@ pub mod reporter;
 
 pub use client::{Clients, ConnectOptions};
 pub use driver::{DeployRequest, Driver, RollbackRequest, RunRequest, ServiceStatus};
-pub use error::{AwsError, ReleaseError};
+pub use error::{AwsError, AwsErrorKind, ReleaseError};
 pub use reporter::{EventLog, Pace, Reporter, TokioPace};

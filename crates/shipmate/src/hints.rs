@@ -2,7 +2,7 @@
 
 use shipmate_release::config::OnCancel;
 use shipmate_release::task::FailureCause;
-use shipmate_release_aws::ReleaseError;
+use shipmate_release_aws::{AwsError, AwsErrorKind, ReleaseError};
 
 pub(crate) fn hints(error: &ReleaseError, cluster: &str, service: Option<&str>) -> Vec<String> {
     match error {
@@ -32,6 +32,7 @@ pub(crate) fn hints(error: &ReleaseError, cluster: &str, service: Option<&str>) 
             "the new tasks did not stay up: read the stopped tasks' reasons (`shipmate status`) and the service events above".to_owned(),
         ],
         ReleaseError::Container(_) => vec!["choose the container with --container (or [service] container)".to_owned()],
+        ReleaseError::Aws { source, .. } => aws_hint(source).into_iter().collect(),
         ReleaseError::TaskTimeout { .. } => vec!["raise the timeout with --migrate-timeout (or [migrate] timeout)".to_owned()],
         ReleaseError::DeployTimeout { .. } => vec!["raise the timeout with --timeout (or [deploy] timeout)".to_owned()],
         _ => Vec::new(),
@@ -61,4 +62,35 @@ fn cause_hint(cause: FailureCause) -> Option<String> {
         FailureCause::CommandFailed | FailureCause::Other => return None,
     };
     Some(text.to_owned())
+}
+
+fn aws_hint(error: &AwsError) -> Option<String> {
+    let text = match error.kind {
+        AwsErrorKind::Credentials => {
+            "shipmate finds credentials like the AWS CLI does: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in CI give the job a role (CodeBuild service role, GitHub OIDC)".to_owned()
+        }
+        AwsErrorKind::Region => {
+            "set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile)".to_owned()
+        }
+        AwsErrorKind::Connection | AwsErrorKind::Timeout => {
+            match std::env::var("AWS_ENDPOINT_URL_ECS").or_else(|_| std::env::var("AWS_ENDPOINT_URL")) {
+                Ok(endpoint) => format!(
+                    "AWS_ENDPOINT_URL points shipmate at {endpoint}: is it running (`shipmate local serve`)?"
+                ),
+                Err(_) => "check the network route to the AWS endpoints (proxy settings, VPC endpoints)".to_owned(),
+            }
+        }
+        AwsErrorKind::Service => match error.code.as_deref() {
+            Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation") => format!(
+                "the credentials may not call {}: `shipmate iam-policy` prints the policy shipmate needs",
+                error.operation
+            ),
+            Some("ClusterNotFoundException") => {
+                "check --cluster (or [service] cluster) and the region".to_owned()
+            }
+            _ => return None,
+        },
+        AwsErrorKind::Other => return None,
+    };
+    Some(text)
 }

@@ -53,7 +53,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // aws-config warns at every failed IMDS probe when no region is set; the error says it once.
+        0 => "warn,aws_config::imds=error",
         1 => "info,aws_smithy_runtime=warn,aws_config=warn",
         2 => "debug",
         _ => "trace",
