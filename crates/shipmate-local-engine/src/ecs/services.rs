@@ -39,6 +39,20 @@ fn service_arn(cluster_arn: &str, name: &str) -> String {
     format!("{prefix}:service/{cluster}/{name}")
 }
 
+/// What changes in a pass that clients (and the state file) must hear about: the newest event,
+/// the status, and the deployments' states.
+fn observable(service: &ServiceRecord) -> (Option<String>, String, Vec<(String, &'static str)>) {
+    (
+        service.events.front().map(|event| event.id.clone()),
+        service.status.clone(),
+        service
+            .deployments
+            .iter()
+            .map(|d| (d.id.clone(), d.rollout_state.as_str()))
+            .collect(),
+    )
+}
+
 /// The service name from a name or a service ARN (`…:service/<cluster>/<name>` or `…:service/<name>`).
 fn service_name(reference: &str) -> &str {
     if reference.starts_with("arn:") {
@@ -422,10 +436,7 @@ impl Ecs {
             for arn in arns {
                 let views = task_views(&state, &state.services[&arn]);
                 let service = state.services.get_mut(&arn).expect("listed above");
-                let before = (
-                    service.events.len(),
-                    service.events.front().map(|e| e.id.clone()),
-                );
+                let before = observable(service);
                 let actions = scheduler::reconcile(service, &views, now);
                 if service.status == "DRAINING"
                     && views.iter().all(|task| task.last_status == "STOPPED")
@@ -433,10 +444,7 @@ impl Ecs {
                     service.status = "INACTIVE".into();
                     service.deployments.truncate(1);
                 }
-                let after = (
-                    service.events.len(),
-                    service.events.front().map(|e| e.id.clone()),
-                );
+                let after = observable(service);
                 if !actions.is_empty() || before != after {
                     work.push((arn, actions));
                 }
