@@ -16,9 +16,11 @@ struct Local {
 
 impl Local {
     async fn start() -> Local {
-        let engine = Engine::start(EngineConfig::default())
-            .await
-            .expect("engine starts");
+        Local::start_with(EngineConfig::default()).await
+    }
+
+    async fn start_with(config: EngineConfig) -> Local {
+        let engine = Engine::start(config).await.expect("engine starts");
         let image = tempfile::tempdir().unwrap();
         engine.images.push_dir("web:v1", image.path()).unwrap();
         engine.images.push_dir("web:v2", image.path()).unwrap();
@@ -342,5 +344,40 @@ async fn service_errors_are_aws_shaped() {
         .await
         .unwrap();
     assert_eq!(listed["serviceArns"], json!([]));
+    local.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_survive_a_restart_and_get_their_tasks_back() {
+    let state = tempfile::tempdir().unwrap();
+    let config = || EngineConfig {
+        state_dir: Some(state.path().to_owned()),
+        ..EngineConfig::default()
+    };
+    let local = Local::start_with(config()).await;
+    let v1 = local.register("web:v1", "exec sleep 600").await;
+    local
+        .ecs(
+            "CreateService",
+            json!({"cluster": "c1", "serviceName": "web", "taskDefinition": v1, "desiredCount": 2}),
+        )
+        .await
+        .unwrap();
+    local.wait_stable().await;
+    let before: Vec<Value> = local.running_tasks().await;
+    local.engine.shutdown().await;
+    drop(local);
+
+    let local = Local::start_with(config()).await;
+    let service = local.wait_stable().await;
+    assert_eq!(service["taskDefinition"], v1.as_str());
+    let after = local.running_tasks().await;
+    assert_eq!(after.len(), 2);
+    for task in &after {
+        assert!(
+            before.iter().all(|old| old["taskArn"] != task["taskArn"]),
+            "tasks of the previous run came back STOPPED and were replaced"
+        );
+    }
     local.engine.shutdown().await;
 }
