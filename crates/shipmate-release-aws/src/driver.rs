@@ -13,6 +13,9 @@ use shipmate_release::event::{Event, Phase, TaskRole};
 use shipmate_release::ids::{self, ReleaseInputs};
 use shipmate_release::lock::{LockDecision, decide_lock};
 use shipmate_release::plan::{Launch, Plan, choose_container, migration_launch};
+use shipmate_release::release::{
+    Command, Observation, Outcome, Release, ReleaseOptions, RolloutEnd,
+};
 use shipmate_release::report::{
     DeploymentReport, PhaseTiming, Report, TaskReport, service_console_url, task_console_url,
 };
@@ -226,109 +229,203 @@ impl Driver {
         (self.close(ledger, &result), result)
     }
 
+    /// Executes the commands of the release's state machine (`shipmate_release::release`) and
+    /// feeds it what they observed; the order of the phases is the machine's, not this loop's.
     async fn deploy_inner(
         &self,
         request: &DeployRequest,
         ledger: &mut Ledger,
     ) -> Result<(), ReleaseError> {
-        // A holder that deployed while we waited changes the service under us: prepare again.
-        for round in 0..20 {
-            self.phase_start(ledger, Phase::Prepare);
-            let prepared = self.prepare(request, ledger, round == 0).await?;
-            if prepared.target_arn == prepared.current_arn {
-                self.emit(Event::AlreadyDeployed {
-                    task_definition: prepared.target_arn.clone(),
-                });
-                self.phase_start(ledger, Phase::Deploy);
-                if request.wait {
-                    self.follow_rollout(request, ledger, &prepared, HashSet::new())
-                        .await?;
-                }
-                return Ok(());
+        let mut release = Release::new(ReleaseOptions {
+            migrate: request.migrate.is_some(),
+            wait: request.wait,
+            rollback_on_failure: request.rollback_on_failure,
+            post_deploy: request.post_deploy.is_some(),
+        });
+        let mut command = release.first_command();
+        let mut prepared: Option<Prepared> = None;
+        let mut acquired: Option<(TaskView, bool, u32)> = None;
+        let mut seen: HashSet<String> = HashSet::new();
+        // The error behind a failed gate or a cancel, returned when the machine finishes.
+        let mut failure: Option<ReleaseError> = None;
+        loop {
+            // The timeline follows the machine: a new phase closes the previous one.
+            if ledger.phase.map(|(phase, _)| phase) != Some(release.phase()) {
+                self.phase_start(ledger, release.phase());
             }
-            if let Some(command) = &request.migrate {
-                self.phase_start(ledger, Phase::Lock);
-                match self.acquire(request, &prepared, command).await? {
-                    LockResult::Restart => continue,
-                    LockResult::Acquired {
-                        task,
-                        attached,
-                        attempt,
-                    } => {
-                        self.phase_start(ledger, Phase::Migrate);
-                        self.migrate(request, ledger, &prepared, *task, attached, attempt)
-                            .await?;
+            let observation = match command {
+                Command::Prepare { first } => {
+                    let ready = self.prepare(request, ledger, first).await?;
+                    if ready.target_arn == ready.current_arn {
+                        self.emit(Event::AlreadyDeployed {
+                            task_definition: ready.target_arn.clone(),
+                        });
+                    }
+                    let observation = Observation::Prepared {
+                        current: ready.current_arn.clone(),
+                        target: ready.target_arn.clone(),
+                    };
+                    prepared = Some(ready);
+                    observation
+                }
+                Command::AcquireLockAndStartMigration => {
+                    let ready = prepared_or_bug(prepared.as_ref())?;
+                    let migrate = request.migrate.as_deref().ok_or_else(|| {
+                        ReleaseError::Invalid("a lock without a migration command".to_owned())
+                    })?;
+                    match self.acquire(request, ready, migrate).await {
+                        Ok(LockResult::Restart) => Observation::RestartNeeded,
+                        Ok(LockResult::Acquired {
+                            task,
+                            attached,
+                            attempt,
+                        }) => {
+                            acquired = Some((*task, attached, attempt));
+                            Observation::LockAcquired
+                        }
+                        Err(error) => cancelled(error, &mut failure)?,
                     }
                 }
-            }
-            self.phase_start(ledger, Phase::Deploy);
-            let updated = self
-                .ecs
-                .update_service(&request.service, &prepared.target_arn)
-                .await?;
-            let deployment_id = updated
-                .view
-                .deployments
-                .iter()
-                .find(|d| d.task_definition == prepared.target_arn && d.status == "PRIMARY")
-                .map(|d| d.id.clone());
-            self.emit(Event::ServiceUpdated {
-                task_definition: prepared.target_arn.clone(),
-                deployment_id: deployment_id.clone(),
-            });
-            ledger.report.deployment = Some(DeploymentReport {
-                id: deployment_id,
-                task_definition: prepared.target_arn.clone(),
-                rollout_state: None,
-                reason: None,
-                rolled_back_to: None,
-            });
-            if !request.wait {
-                return Ok(());
-            }
-            let seen = updated.view.events.iter().map(|e| e.id.clone()).collect();
-            self.follow_rollout(request, ledger, &prepared, seen)
-                .await?;
-            if let Some(command) = &request.post_deploy {
-                self.phase_start(ledger, Phase::PostDeploy);
-                let mut params =
-                    self.one_off_params(request, &prepared, command.clone(), None, None);
-                params.started_by = Some(ids::post_deploy_started_by(&prepared.release_id));
-                let essential = essential_map(&prepared.target);
-                let (task, _) = self.start_one_off(&params, &essential).await?;
-                self.emit(Event::TaskStarted {
-                    role: TaskRole::PostDeploy,
-                    task_arn: task.task_arn.clone(),
-                    attached: false,
-                    attempt: 0,
-                });
-                let tail = self.tail_for(
-                    TaskRole::PostDeploy,
-                    &prepared.target,
-                    &prepared.container,
-                    &task,
-                );
-                let followed = self
-                    .follow_task(
-                        TaskRole::PostDeploy,
-                        task,
-                        &essential,
-                        tail,
-                        request.post_deploy_timeout,
-                        request.poll_interval,
-                        request.on_cancel,
-                    )
-                    .await;
-                let followed =
-                    self.record_task(ledger, TaskRole::PostDeploy, followed, false, 0)?;
-                gate(TaskRole::PostDeploy, &followed)?;
-            }
-            return Ok(());
+                Command::FollowMigration => {
+                    let ready = prepared_or_bug(prepared.as_ref())?;
+                    let (task, attached, attempt) = acquired.take().ok_or_else(|| {
+                        ReleaseError::Invalid("a migration without its task".to_owned())
+                    })?;
+                    match self
+                        .migrate(request, ledger, ready, task, attached, attempt)
+                        .await
+                    {
+                        Ok(followed) => {
+                            let verdict = gate(TaskRole::Migrate, &followed);
+                            passed(verdict, &mut failure, |passed| {
+                                Observation::MigrationFinished { passed }
+                            })
+                        }
+                        Err(error) => cancelled(error, &mut failure)?,
+                    }
+                }
+                Command::UpdateService => {
+                    let ready = prepared_or_bug(prepared.as_ref())?;
+                    seen = self.update_service(request, ledger, ready).await?;
+                    Observation::ServiceUpdated
+                }
+                Command::FollowRollout => {
+                    let ready = prepared_or_bug(prepared.as_ref())?;
+                    match self.follow_rollout(request, ledger, ready, &mut seen).await {
+                        Ok(end) => Observation::RolloutFinished(end),
+                        Err(error) => cancelled(error, &mut failure)?,
+                    }
+                }
+                Command::RollBack {
+                    to,
+                    reason,
+                    update_service,
+                } => {
+                    let rolled_back = if update_service {
+                        self.roll_back_to(request, ledger, &to, &reason, &mut seen)
+                            .await
+                    } else {
+                        self.emit(Event::RollbackStarted {
+                            to: to.clone(),
+                            reason,
+                        });
+                        self.follow_steady(request, ledger, &to, &mut seen).await
+                    };
+                    match rolled_back {
+                        Ok(()) => Observation::RollbackFinished,
+                        Err(error) => cancelled(error, &mut failure)?,
+                    }
+                }
+                Command::RunPostDeploy => {
+                    let ready = prepared_or_bug(prepared.as_ref())?;
+                    match self.post_deploy(request, ledger, ready).await {
+                        Ok(followed) => {
+                            let verdict = gate(TaskRole::PostDeploy, &followed);
+                            passed(verdict, &mut failure, |passed| {
+                                Observation::PostDeployFinished { passed }
+                            })
+                        }
+                        Err(error) => cancelled(error, &mut failure)?,
+                    }
+                }
+                Command::Finish(outcome) => {
+                    let target = prepared.map(|ready| ready.target_arn).unwrap_or_default();
+                    return finished(request, outcome, failure, target);
+                }
+            };
+            command = release.next(observation);
         }
-        Err(ReleaseError::Invalid(format!(
-            "service `{}` kept changing under the release (20 other deployments); giving up",
-            request.service
-        )))
+    }
+
+    /// UpdateService to the target; returns the service events it already shows.
+    async fn update_service(
+        &self,
+        request: &DeployRequest,
+        ledger: &mut Ledger,
+        prepared: &Prepared,
+    ) -> Result<HashSet<String>, ReleaseError> {
+        let updated = self
+            .ecs
+            .update_service(&request.service, &prepared.target_arn)
+            .await?;
+        let deployment_id = updated
+            .view
+            .deployments
+            .iter()
+            .find(|d| d.task_definition == prepared.target_arn && d.status == "PRIMARY")
+            .map(|d| d.id.clone());
+        self.emit(Event::ServiceUpdated {
+            task_definition: prepared.target_arn.clone(),
+            deployment_id: deployment_id.clone(),
+        });
+        ledger.report.deployment = Some(DeploymentReport {
+            id: deployment_id,
+            task_definition: prepared.target_arn.clone(),
+            rollout_state: None,
+            reason: None,
+            rolled_back_to: None,
+        });
+        Ok(updated.view.events.iter().map(|e| e.id.clone()).collect())
+    }
+
+    /// Runs the post-deploy task from the target revision and follows it to its end.
+    async fn post_deploy(
+        &self,
+        request: &DeployRequest,
+        ledger: &mut Ledger,
+        prepared: &Prepared,
+    ) -> Result<Followed, ReleaseError> {
+        let command = request.post_deploy.clone().ok_or_else(|| {
+            ReleaseError::Invalid("a post-deploy task without a command".to_owned())
+        })?;
+        let mut params = self.one_off_params(request, prepared, command, None, None);
+        params.started_by = Some(ids::post_deploy_started_by(&prepared.release_id));
+        let essential = essential_map(&prepared.target);
+        let (task, _) = self.start_one_off(&params, &essential).await?;
+        self.emit(Event::TaskStarted {
+            role: TaskRole::PostDeploy,
+            task_arn: task.task_arn.clone(),
+            attached: false,
+            attempt: 0,
+        });
+        let tail = self.tail_for(
+            TaskRole::PostDeploy,
+            &prepared.target,
+            &prepared.container,
+            &task,
+        );
+        let followed = self
+            .follow_task(
+                TaskRole::PostDeploy,
+                task,
+                &essential,
+                tail,
+                request.post_deploy_timeout,
+                request.poll_interval,
+                request.on_cancel,
+            )
+            .await;
+        self.record_task(ledger, TaskRole::PostDeploy, followed, false, 0)
     }
 
     async fn prepare(
@@ -570,7 +667,7 @@ impl Driver {
         task: TaskView,
         attached: bool,
         attempt: u32,
-    ) -> Result<(), ReleaseError> {
+    ) -> Result<Followed, ReleaseError> {
         self.emit(Event::TaskStarted {
             role: TaskRole::Migrate,
             task_arn: task.task_arn.clone(),
@@ -595,8 +692,7 @@ impl Driver {
                 request.on_cancel,
             )
             .await;
-        let followed = self.record_task(ledger, TaskRole::Migrate, followed, attached, attempt)?;
-        gate(TaskRole::Migrate, &followed)
+        self.record_task(ledger, TaskRole::Migrate, followed, attached, attempt)
     }
 
     fn record_task(
@@ -784,8 +880,8 @@ impl Driver {
         request: &DeployRequest,
         ledger: &mut Ledger,
         prepared: &Prepared,
-        mut seen: HashSet<String>,
-    ) -> Result<(), ReleaseError> {
+        seen: &mut HashSet<String>,
+    ) -> Result<RolloutEnd, ReleaseError> {
         let started = Instant::now();
         let mut last_progress = None;
         loop {
@@ -798,7 +894,7 @@ impl Driver {
                 });
             }
             let snapshot = self.ecs.describe_service(&request.service).await?;
-            self.emit_service_events(&snapshot.view, &mut seen);
+            self.emit_service_events(&snapshot.view, seen);
             let progress = assess_rollout(&snapshot.view, &prepared.target_arn);
             if let Some(deployment) = ledger.report.deployment.as_mut() {
                 deployment.rollout_state = snapshot
@@ -809,7 +905,7 @@ impl Driver {
                     .and_then(|d| d.rollout_state.clone());
             }
             match progress {
-                RolloutProgress::Completed => return Ok(()),
+                RolloutProgress::Completed => return Ok(RolloutEnd::Completed),
                 RolloutProgress::InProgress {
                     running,
                     desired,
@@ -830,19 +926,13 @@ impl Driver {
                 RolloutProgress::Failed {
                     reason,
                     rolled_back_to,
-                } => {
-                    return self
-                        .after_failure(request, ledger, prepared, reason, rolled_back_to, seen)
-                        .await;
-                }
+                } => return Ok(failed_rollout(ledger, reason, rolled_back_to)),
                 RolloutProgress::Superseded { by } if by == prepared.current_arn => {
                     // Ours vanished and the old revision is primary: the circuit breaker rolled back
                     // between two polls.
                     let reason =
                         "ECS rolled the deployment back (deployment circuit breaker)".to_owned();
-                    return self
-                        .after_failure(request, ledger, prepared, reason, Some(by), seen)
-                        .await;
+                    return Ok(failed_rollout(ledger, reason, Some(by)));
                 }
                 RolloutProgress::Superseded { by } => {
                     return Err(ReleaseError::Superseded {
@@ -859,68 +949,9 @@ impl Driver {
                 }
             }
             if started.elapsed() > request.deploy_timeout {
-                let rolled_back = if request.rollback_on_failure {
-                    self.phase_start(ledger, Phase::Rollback);
-                    self.roll_back_to(
-                        request,
-                        ledger,
-                        &prepared.current_arn,
-                        "the rollout timed out",
-                        &mut seen,
-                    )
-                    .await?;
-                    Some(prepared.current_arn.clone())
-                } else {
-                    None
-                };
-                return Err(ReleaseError::DeployTimeout {
-                    service: request.service.clone(),
-                    task_definition: prepared.target_arn.clone(),
-                    after: request.deploy_timeout,
-                    rolled_back,
-                });
+                return Ok(RolloutEnd::TimedOut);
             }
         }
-    }
-
-    async fn after_failure(
-        &self,
-        request: &DeployRequest,
-        ledger: &mut Ledger,
-        prepared: &Prepared,
-        reason: String,
-        rolled_back_to: Option<String>,
-        mut seen: HashSet<String>,
-    ) -> Result<(), ReleaseError> {
-        if let Some(deployment) = ledger.report.deployment.as_mut() {
-            deployment.rollout_state = Some("FAILED".to_owned());
-            deployment.reason = Some(reason.clone());
-            deployment.rolled_back_to.clone_from(&rolled_back_to);
-        }
-        let rolled_back_to = match rolled_back_to {
-            Some(to) => {
-                // ECS is already rolling back; follow it so the job ends on a stable service.
-                self.phase_start(ledger, Phase::Rollback);
-                self.emit(Event::RollbackStarted {
-                    to: to.clone(),
-                    reason: reason.clone(),
-                });
-                self.follow_steady(request, ledger, &to, &mut seen).await?;
-                Some(to)
-            }
-            None if request.rollback_on_failure => {
-                self.phase_start(ledger, Phase::Rollback);
-                self.roll_back_to(request, ledger, &prepared.current_arn, &reason, &mut seen)
-                    .await?;
-                Some(prepared.current_arn.clone())
-            }
-            None => None,
-        };
-        Err(ReleaseError::DeploymentFailed {
-            service: request.service.clone(),
-            reason,
-            rolled_back_to,
-        })
     }
 
     async fn roll_back_to(
@@ -1298,6 +1329,95 @@ fn interrupted(
         action,
         service_updating: None,
     }
+}
+
+/// The prepared release a command needs; missing only if the machine and driver disagree.
+fn prepared_or_bug(prepared: Option<&Prepared>) -> Result<&Prepared, ReleaseError> {
+    prepared.ok_or_else(|| ReleaseError::Invalid("a release step before prepare".to_owned()))
+}
+
+/// A cancel is an observation (the machine ends the release and its error is returned then);
+/// every other error ends the release at once, as it is.
+fn cancelled(
+    error: ReleaseError,
+    failure: &mut Option<ReleaseError>,
+) -> Result<Observation, ReleaseError> {
+    if matches!(error, ReleaseError::Interrupted { .. }) {
+        *failure = Some(error);
+        Ok(Observation::Cancelled)
+    } else {
+        Err(error)
+    }
+}
+
+/// A gate's verdict as an observation; a failed gate's error waits in `failure`.
+fn passed(
+    verdict: Result<(), ReleaseError>,
+    failure: &mut Option<ReleaseError>,
+    observation: impl FnOnce(bool) -> Observation,
+) -> Observation {
+    match verdict {
+        Ok(()) => observation(true),
+        Err(error) => {
+            *failure = Some(error);
+            observation(false)
+        }
+    }
+}
+
+/// Records a failed rollout in the report and says whether ECS is rolling it back.
+fn failed_rollout(
+    ledger: &mut Ledger,
+    reason: String,
+    rolled_back_to: Option<String>,
+) -> RolloutEnd {
+    if let Some(deployment) = ledger.report.deployment.as_mut() {
+        deployment.rollout_state = Some("FAILED".to_owned());
+        deployment.reason = Some(reason.clone());
+        deployment.rolled_back_to.clone_from(&rolled_back_to);
+    }
+    match rolled_back_to {
+        Some(to) => RolloutEnd::RolledBackByEcs { to, reason },
+        None => RolloutEnd::Failed { reason },
+    }
+}
+
+/// The release's result from the machine's outcome.
+fn finished(
+    request: &DeployRequest,
+    outcome: Outcome,
+    failure: Option<ReleaseError>,
+    target: String,
+) -> Result<(), ReleaseError> {
+    let error = match outcome {
+        Outcome::Succeeded => return Ok(()),
+        Outcome::MigrationFailed | Outcome::PostDeployFailed | Outcome::Cancelled => failure
+            .unwrap_or_else(|| {
+                ReleaseError::Invalid("the release failed without saying why".to_owned())
+            }),
+        Outcome::DeploymentFailed {
+            reason,
+            rolled_back_to,
+        } => ReleaseError::DeploymentFailed {
+            service: request.service.clone(),
+            reason,
+            rolled_back_to,
+        },
+        Outcome::DeployTimedOut { rolled_back_to } => ReleaseError::DeployTimeout {
+            service: request.service.clone(),
+            task_definition: target,
+            after: request.deploy_timeout,
+            rolled_back: rolled_back_to,
+        },
+        Outcome::GaveUp { prepares } => ReleaseError::Invalid(format!(
+            "service `{}` kept changing under the release ({prepares} other deployments); giving up",
+            request.service
+        )),
+        Outcome::Unexpected { stage, observation } => ReleaseError::Invalid(format!(
+            "the release observed {observation} while in {stage}"
+        )),
+    };
+    Err(error)
 }
 
 fn gate(role: TaskRole, followed: &Followed) -> Result<(), ReleaseError> {

@@ -14,6 +14,7 @@ pub mod iam;
 pub mod ids;
 pub mod lock;
 pub mod plan;
+pub mod release;
 pub mod report;
 pub mod service;
 pub mod task;
