@@ -10,6 +10,7 @@ mod printer;
 mod render;
 mod session;
 mod settings;
+mod signals;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

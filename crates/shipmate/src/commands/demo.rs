@@ -20,6 +20,7 @@ use shipmate_local_protocol::Target;
 use shipmate_local_server::{RunningServer, ServerConfig};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::signals::wait_for_signal;
 use crate::{ExitStatus, Printer};
 
 const CLUSTER: &str = "bookshop";
@@ -86,29 +87,13 @@ pub(crate) async fn demo(args: DemoArgs, printer: &Printer) -> ExitStatus {
                 ExitStatus::Failure
             }
         },
-        () = interrupted() => {
-            printer.info("\ninterrupted: stopping every task the demo started");
+        signal = wait_for_signal() => {
+            printer.info(&format!("\n{signal} received: stopping every task the demo started"));
             ExitStatus::Interrupted
         }
     };
     server.shutdown().await;
     status
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn interrupted() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }
 
 struct Demo<'a> {

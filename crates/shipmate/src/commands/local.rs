@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use shipmate_local_server::{DEFAULT_PORT, ServerConfig, ServerError};
 
+use crate::signals::wait_for_signal;
 use crate::{ExitStatus, Printer};
 
 #[derive(Debug, clap::Subcommand)]
@@ -95,20 +96,6 @@ async fn serve(args: ServeArgs, printer: &Printer) -> ExitStatus {
     });
     server.shutdown().await;
     ExitStatus::Success
-}
-
-async fn wait_for_signal() -> &'static str {
-    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    match terminate {
-        Ok(mut terminate) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    }
 }
 
 async fn push(args: PushArgs, printer: &Printer) -> ExitStatus {
