@@ -175,15 +175,7 @@ async fn a_held_lock_past_lock_timeout_exits_7_naming_the_holder() {
         ))
         .spawn()
         .expect("spawn holder");
-    let task = eventually(Duration::from_secs(60), || async {
-        env.tasks_started_by("shipmate/")
-            .await
-            .into_iter()
-            .find(|t| t.last_status() == Some("RUNNING"))
-            .and_then(|t| t.task_arn().map(str::to_owned))
-    })
-    .await
-    .expect("the holder's migration runs");
+    let task = running_migration(&env, "the holder's migration runs").await;
     let outcome = env
         .shipmate(&deploy_args("web:3", MIGRATE_OK, &["--lock-timeout", "1s"]))
         .await;
@@ -324,15 +316,7 @@ async fn a_rerun_after_shipmate_was_killed_attaches_to_the_running_migration() {
     let migrate = "sh -c 'echo migration starts; sleep 3; echo migration ends'";
     let args = deploy_args("web:2", migrate, &[]);
     let first = env.command(&args).spawn().expect("spawn");
-    let task = eventually(Duration::from_secs(60), || async {
-        env.tasks_started_by("shipmate/")
-            .await
-            .into_iter()
-            .find(|t| t.last_status() == Some("RUNNING"))
-            .and_then(|t| t.task_arn().map(str::to_owned))
-    })
-    .await
-    .expect("the migration runs");
+    let task = running_migration(&env, "the migration runs").await;
     kill(
         Pid::from_raw(i32::try_from(first.id().expect("pid")).expect("pid")),
         Signal::SIGKILL,
@@ -510,15 +494,7 @@ async fn sigint_during_the_migration_stops_it_and_leaves_the_service_alone() {
         ))
         .spawn()
         .expect("spawn");
-    let task = eventually(Duration::from_secs(60), || async {
-        env.tasks_started_by("shipmate/")
-            .await
-            .into_iter()
-            .find(|t| t.last_status() == Some("RUNNING"))
-            .and_then(|t| t.task_arn().map(str::to_owned))
-    })
-    .await
-    .expect("the migration runs");
+    let task = running_migration(&env, "the migration runs").await;
     kill(
         Pid::from_raw(i32::try_from(child.id().expect("pid")).expect("pid")),
         Signal::SIGINT,
@@ -739,6 +715,19 @@ pub(crate) async fn create_service(env: &Env, name: &str, task_definition: &str,
         .send()
         .await
         .expect("CreateService");
+}
+
+/// The ARN of a shipmate migration task once it is RUNNING; panics with `what` after 60 s.
+async fn running_migration(env: &Env, what: &str) -> String {
+    eventually(Duration::from_secs(60), || async {
+        env.tasks_started_by("shipmate/")
+            .await
+            .into_iter()
+            .find(|t| t.last_status() == Some("RUNNING"))
+            .and_then(|t| t.task_arn().map(str::to_owned))
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what}"))
 }
 
 /// Waits until the service is steady (one deployment, running == desired).
