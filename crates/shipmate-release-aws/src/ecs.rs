@@ -3,71 +3,45 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, ContainerOverride, LaunchType, NetworkConfiguration, Service,
-    Task, TaskDefinition, TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
+    ContainerOverride, LaunchType, NetworkConfiguration, Service, SortOrder, Tag, Task,
+    TaskDefinition, TaskDefinitionField, TaskDefinitionStatus, TaskOverride,
 };
-use shipmate_release::plan::{CapacityItem, ContainerChoice, Launch, NetworkView};
-use shipmate_release::service::{DeploymentView, ServiceEventView, ServiceView};
+use shipmate_release::fault::Fault;
+use shipmate_release::io::{TaskDefinitionView, TaskSpec};
+use shipmate_release::ledger::{ENTRY_CONTAINER, ENTRY_IMAGE, Entry, Record};
+use shipmate_release::plan::{CapacityItem, ContainerChoice, Launch, LogSettings, NetworkView};
+use shipmate_release::service::{
+    CircuitBreakerView, DeploymentView, ServiceEventView, ServiceView,
+};
 use shipmate_release::task::{ContainerView, TaskView};
 
 use crate::client::Clients;
-use crate::error::{AwsError, ReleaseError};
+use crate::sdk_error::fault;
 
 fn millis(time: Option<&aws_smithy_types::DateTime>) -> Option<i64> {
     time.and_then(|t| t.to_millis().ok())
 }
 
-/// The service as read, plus the raw shapes the release copies settings from.
-#[derive(Debug, Clone)]
-pub struct ServiceSnapshot {
-    pub view: ServiceView,
-    pub raw: Service,
-}
-
-impl ServiceSnapshot {
-    pub fn network(&self) -> Option<&NetworkConfiguration> {
-        self.raw.network_configuration()
-    }
-
-    /// The lock token's base: the deployment the release starts from.
-    pub fn lock_base(&self) -> String {
-        self.view
-            .primary()
-            .map_or_else(|| self.view.task_definition.clone(), |d| d.id.clone())
-    }
-
-    pub fn capacity(&self) -> Vec<CapacityItem> {
-        capacity_items(self.raw.capacity_provider_strategy())
-    }
-
-    pub fn launch_type(&self) -> Option<&str> {
-        self.raw.launch_type().map(LaunchType::as_str)
-    }
-}
-
-pub fn capacity_items(strategy: &[CapacityProviderStrategyItem]) -> Vec<CapacityItem> {
-    strategy
-        .iter()
-        .map(|item| CapacityItem {
-            capacity_provider: item.capacity_provider().to_owned(),
-            weight: item.weight(),
-            base: item.base(),
-        })
-        .collect()
-}
-
-pub fn network_view(network: &NetworkConfiguration) -> Option<NetworkView> {
-    let vpc = network.awsvpc_configuration()?;
-    Some(NetworkView {
-        subnets: vpc.subnets().to_vec(),
-        security_groups: vpc.security_groups().to_vec(),
-        assign_public_ip: vpc.assign_public_ip().map(|a| a.as_str().to_owned()),
-    })
-}
-
-pub fn service_view(service: &Service) -> ServiceView {
+pub(crate) fn service_view(service: &Service) -> ServiceView {
+    let network = service
+        .network_configuration()
+        .and_then(NetworkConfiguration::awsvpc_configuration)
+        .map(|vpc| NetworkView {
+            subnets: vpc.subnets().to_vec(),
+            security_groups: vpc.security_groups().to_vec(),
+            assign_public_ip: vpc.assign_public_ip().map(|a| a.as_str().to_owned()),
+        });
+    let circuit_breaker = service
+        .deployment_configuration()
+        .and_then(|c| c.deployment_circuit_breaker())
+        .filter(|breaker| breaker.enable())
+        .map(|breaker| CircuitBreakerView {
+            rollback: breaker.rollback(),
+        });
     ServiceView {
         service_arn: service.service_arn().unwrap_or_default().to_owned(),
         service_name: service.service_name().unwrap_or_default().to_owned(),
@@ -101,11 +75,54 @@ pub fn service_view(service: &Service) -> ServiceView {
                 message: e.message().unwrap_or_default().to_owned(),
             })
             .collect(),
+        launch_type: service.launch_type().map(|t| t.as_str().to_owned()),
+        capacity: service
+            .capacity_provider_strategy()
+            .iter()
+            .map(|item| CapacityItem {
+                capacity_provider: item.capacity_provider().to_owned(),
+                weight: item.weight(),
+                base: item.base(),
+            })
+            .collect(),
+        platform_version: service.platform_version().map(str::to_owned),
+        network,
+        circuit_breaker,
     }
 }
 
-/// Container name → essential, from a task definition (ECS's default is essential).
-pub fn essential_map(task_definition: &TaskDefinition) -> HashMap<String, bool> {
+fn container_choice(definition: &ContainerDefinition) -> ContainerChoice {
+    ContainerChoice {
+        name: definition.name().unwrap_or_default().to_owned(),
+        essential: definition.essential().unwrap_or(true),
+        image: definition.image().unwrap_or_default().to_owned(),
+        logs: definition.log_configuration().map(|config| {
+            let options = config.options();
+            let option = |key: &str| options.and_then(|o| o.get(key)).cloned();
+            LogSettings {
+                driver: config.log_driver().as_str().to_owned(),
+                group: option("awslogs-group"),
+                stream_prefix: option("awslogs-stream-prefix"),
+            }
+        }),
+    }
+}
+
+pub(crate) fn task_definition_view(td: &TaskDefinition) -> TaskDefinitionView {
+    TaskDefinitionView {
+        arn: td.task_definition_arn().unwrap_or_default().to_owned(),
+        family: td.family().unwrap_or_default().to_owned(),
+        revision: td.revision(),
+        containers: td
+            .container_definitions()
+            .iter()
+            .map(container_choice)
+            .collect(),
+    }
+}
+
+/// Container name → essential (ECS's default is essential).
+pub(crate) fn essential_map(task_definition: &TaskDefinition) -> HashMap<String, bool> {
     task_definition
         .container_definitions()
         .iter()
@@ -113,7 +130,7 @@ pub fn essential_map(task_definition: &TaskDefinition) -> HashMap<String, bool> 
         .collect()
 }
 
-pub fn task_view(task: &Task, essential: &HashMap<String, bool>) -> TaskView {
+pub(crate) fn task_view(task: &Task, essential: &HashMap<String, bool>) -> TaskView {
     TaskView {
         task_arn: task.task_arn().unwrap_or_default().to_owned(),
         last_status: task.last_status().unwrap_or_default().to_owned(),
@@ -141,50 +158,19 @@ pub fn task_view(task: &Task, essential: &HashMap<String, bool>) -> TaskView {
     }
 }
 
-pub fn container_choices(task_definition: &TaskDefinition) -> Vec<ContainerChoice> {
-    task_definition
-        .container_definitions()
-        .iter()
-        .map(|c| ContainerChoice {
-            name: c.name().unwrap_or_default().to_owned(),
-            essential: c.essential().unwrap_or(true),
-            image: c.image().unwrap_or_default().to_owned(),
-        })
-        .collect()
-}
-
-/// Where a container's awslogs go: (group, stream prefix).
-pub fn awslogs_target(
-    task_definition: &TaskDefinition,
-    container: &str,
-) -> Result<(String, Option<String>), String> {
-    let definition = task_definition
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some(container))
-        .ok_or_else(|| format!("no container `{container}`"))?;
-    let Some(config) = definition.log_configuration() else {
-        return Err(format!("container `{container}` has no logConfiguration"));
-    };
-    if config.log_driver().as_str() != "awslogs" {
-        return Err(format!(
-            "container `{container}` logs with `{}`, not awslogs",
-            config.log_driver().as_str()
-        ));
-    }
-    let options = config.options().cloned().unwrap_or_default();
-    let group = options
-        .get("awslogs-group")
-        .cloned()
-        .ok_or_else(|| format!("container `{container}` has no awslogs-group"))?;
-    Ok((group, options.get("awslogs-stream-prefix").cloned()))
-}
-
 /// The task definition as the release would register it: `base` with one container's image
-/// replaced, output-only fields cleared so that two such values compare equal exactly when
-/// registering one would produce the other.
-pub fn with_image(base: &TaskDefinition, container: &str, image: &str) -> TaskDefinition {
-    let mut candidate = registrable(base);
+/// replaced, output-only fields cleared.
+pub(crate) fn with_image(base: &TaskDefinition, container: &str, image: &str) -> TaskDefinition {
+    let mut candidate = base.clone();
+    candidate.task_definition_arn = None;
+    candidate.revision = 0;
+    candidate.status = None;
+    candidate.requires_attributes = None;
+    candidate.compatibilities = None;
+    candidate.registered_at = None;
+    candidate.deregistered_at = None;
+    candidate.delete_requested_at = None;
+    candidate.registered_by = None;
     if let Some(definitions) = candidate.container_definitions.as_mut() {
         for definition in definitions
             .iter_mut()
@@ -196,57 +182,70 @@ pub fn with_image(base: &TaskDefinition, container: &str, image: &str) -> TaskDe
     candidate
 }
 
-/// `td` without the fields ECS sets on registration.
-pub fn registrable(td: &TaskDefinition) -> TaskDefinition {
-    let mut copy = td.clone();
-    copy.task_definition_arn = None;
-    copy.revision = 0;
-    copy.status = None;
-    copy.requires_attributes = None;
-    copy.compatibilities = None;
-    copy.registered_at = None;
-    copy.deregistered_at = None;
-    copy.delete_requested_at = None;
-    copy.registered_by = None;
-    // Deprecated in the API; never registered, so never compared.
-    copy.inference_accelerators = None;
-    copy
+fn sdk_tags(tags: &[(String, String)]) -> Vec<Tag> {
+    tags.iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect()
 }
 
-/// Everything RunTask needs for one one-off task.
-#[derive(Debug, Clone)]
-pub struct RunTaskParams {
-    pub task_definition: String,
-    pub container: String,
-    pub command: Option<Vec<String>>,
-    pub cpu: Option<i32>,
-    pub memory: Option<i32>,
-    pub network: Option<NetworkConfiguration>,
-    pub launch: Launch,
-    pub platform_version: Option<String>,
-    pub started_by: Option<String>,
-    pub client_token: Option<String>,
+fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
 }
 
-pub enum RunTaskResult {
+/// The revision number at the end of a task definition ARN (`…/family:7`).
+pub(crate) fn revision_of(arn: &str) -> Option<i32> {
+    arn.rsplit(':').next()?.parse().ok()
+}
+
+/// The family of a task definition ARN (`…/family:7`).
+pub(crate) fn family_of(arn: &str) -> &str {
+    let tail = arn.rsplit('/').next().unwrap_or(arn);
+    tail.split(':').next().unwrap_or(tail)
+}
+
+fn network_configuration(network: &NetworkView) -> Result<NetworkConfiguration, Fault> {
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(network.subnets.clone()))
+        .set_security_groups(Some(network.security_groups.clone()))
+        .set_assign_public_ip(
+            network
+                .assign_public_ip
+                .as_deref()
+                .map(AssignPublicIp::from),
+        )
+        .build()
+        .map_err(|e| Fault::unexpected("RunTask", e.to_string()))?;
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(vpc)
+        .build())
+}
+
+/// What RunTask answered.
+pub(crate) enum RunTaskAnswer {
     Started(Box<Task>),
     /// ConflictException: the token belongs to these tasks, started with other parameters.
     Conflict(Vec<String>),
+    /// Nothing placed: `failures[]` as `reason: detail`.
+    Failures(Vec<String>),
 }
 
 /// ECS for one cluster.
 #[derive(Debug, Clone)]
-pub struct Ecs {
-    pub clients: Clients,
-    pub cluster: String,
+pub(crate) struct Ecs {
+    pub(crate) clients: Clients,
+    pub(crate) cluster: String,
 }
 
 impl Ecs {
-    fn err(&self, source: AwsError) -> ReleaseError {
-        ReleaseError::aws(&self.cluster, source)
-    }
-
-    pub async fn describe_service(&self, service: &str) -> Result<ServiceSnapshot, ReleaseError> {
+    /// `None` when the service does not exist (DescribeServices' MISSING).
+    pub(crate) async fn describe_service(&self, service: &str) -> Result<Option<Service>, Fault> {
         let output = self
             .clients
             .ecs
@@ -255,23 +254,14 @@ impl Ecs {
             .services(service)
             .send()
             .await
-            .map_err(|e| self.err(AwsError::from_sdk("DescribeServices", &e)))?;
-        let Some(raw) = output.services().first().cloned() else {
-            return Err(ReleaseError::ServiceNotFound {
-                cluster: self.cluster.clone(),
-                service: service.to_owned(),
-            });
-        };
-        Ok(ServiceSnapshot {
-            view: service_view(&raw),
-            raw,
-        })
+            .map_err(|e| fault("DescribeServices", &e))?;
+        Ok(output.services().first().cloned())
     }
 
-    pub async fn describe_task_definition(
+    pub(crate) async fn describe_task_definition(
         &self,
         task_definition: &str,
-    ) -> Result<TaskDefinition, ReleaseError> {
+    ) -> Result<TaskDefinition, Fault> {
         let output = self
             .clients
             .ecs
@@ -279,19 +269,20 @@ impl Ecs {
             .task_definition(task_definition)
             .send()
             .await
-            .map_err(|e| self.err(AwsError::from_sdk("DescribeTaskDefinition", &e)))?;
+            .map_err(|e| fault("DescribeTaskDefinition", &e))?;
         output.task_definition.ok_or_else(|| {
-            ReleaseError::Invalid(format!(
-                "DescribeTaskDefinition returned no task definition for `{task_definition}`"
-            ))
+            Fault::unexpected(
+                "DescribeTaskDefinition",
+                format!("no task definition in the answer for `{task_definition}`"),
+            )
         })
     }
 
-    pub async fn register_task_definition(
+    pub(crate) async fn register_task_definition(
         &self,
-        candidate: &TaskDefinition,
-    ) -> Result<TaskDefinition, ReleaseError> {
-        let td = candidate.clone();
+        candidate: TaskDefinition,
+    ) -> Result<TaskDefinition, Fault> {
+        let td = candidate;
         let output = self
             .clients
             .ecs
@@ -314,41 +305,46 @@ impl Ecs {
             .set_enable_fault_injection(td.enable_fault_injection)
             .send()
             .await
-            .map_err(|e| self.err(AwsError::from_sdk("RegisterTaskDefinition", &e)))?;
+            .map_err(|e| fault("RegisterTaskDefinition", &e))?;
         output.task_definition.ok_or_else(|| {
-            ReleaseError::Invalid("RegisterTaskDefinition returned no task definition".to_owned())
+            Fault::unexpected("RegisterTaskDefinition", "no task definition in the answer")
         })
     }
 
-    pub async fn run_task(&self, params: &RunTaskParams) -> Result<RunTaskResult, ReleaseError> {
-        let mut container = ContainerOverride::builder().name(&params.container);
-        if let Some(command) = &params.command {
+    pub(crate) async fn run_task(&self, spec: &TaskSpec) -> Result<RunTaskAnswer, Fault> {
+        let mut container = ContainerOverride::builder().name(&spec.container);
+        if let Some(command) = &spec.command {
             container = container.set_command(Some(command.clone()));
         }
-        if let Some(cpu) = params.cpu {
+        if let Some(cpu) = spec.cpu {
             container = container.cpu(cpu);
         }
-        if let Some(memory) = params.memory {
+        if let Some(memory) = spec.memory {
             container = container.memory(memory);
         }
         let overrides = TaskOverride::builder()
             .container_overrides(container.build())
             .build();
+        let network = spec
+            .network
+            .as_ref()
+            .map(network_configuration)
+            .transpose()?;
         let mut request = self
             .clients
             .ecs
             .run_task()
             .cluster(&self.cluster)
-            .task_definition(&params.task_definition)
+            .task_definition(&spec.task_definition)
             .count(1)
             .overrides(overrides)
-            .set_network_configuration(params.network.clone())
-            .set_platform_version(params.platform_version.clone())
-            .set_started_by(params.started_by.clone())
-            .set_client_token(params.client_token.clone());
-        match &params.launch {
+            .set_network_configuration(network)
+            .set_platform_version(spec.platform_version.clone())
+            .started_by(&spec.started_by)
+            .set_client_token(spec.client_token.clone());
+        match &spec.launch {
             Launch::LaunchType { launch_type } => {
-                request = request.launch_type(LaunchType::from(launch_type.as_str()))
+                request = request.launch_type(LaunchType::from(launch_type.as_str()));
             }
             Launch::CapacityProviders { strategy } => {
                 for item in strategy {
@@ -358,7 +354,7 @@ impl Ecs {
                             .weight(item.weight)
                             .base(item.base)
                             .build()
-                            .map_err(|e| ReleaseError::Invalid(e.to_string()))?,
+                            .map_err(|e| Fault::unexpected("RunTask", e.to_string()))?,
                     );
                 }
             }
@@ -367,9 +363,9 @@ impl Ecs {
         match request.send().await {
             Ok(output) => {
                 if let Some(task) = output.tasks().first() {
-                    return Ok(RunTaskResult::Started(Box::new(task.clone())));
+                    return Ok(RunTaskAnswer::Started(Box::new(task.clone())));
                 }
-                let reason = output
+                let reasons = output
                     .failures()
                     .iter()
                     .map(|f| {
@@ -380,28 +376,19 @@ impl Ecs {
                         }
                         text
                     })
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Err(ReleaseError::Placement {
-                    role: "one-off",
-                    cluster: self.cluster.clone(),
-                    reason: if reason.is_empty() {
-                        "RunTask returned no task".to_owned()
-                    } else {
-                        reason
-                    },
-                })
+                    .collect();
+                Ok(RunTaskAnswer::Failures(reasons))
             }
             Err(error) => {
                 if let Some(RunTaskError::ConflictException(conflict)) = error.as_service_error() {
-                    return Ok(RunTaskResult::Conflict(conflict.resource_ids().to_vec()));
+                    return Ok(RunTaskAnswer::Conflict(conflict.resource_ids().to_vec()));
                 }
-                Err(self.err(AwsError::from_sdk("RunTask", &error)))
+                Err(fault("RunTask", &error))
             }
         }
     }
 
-    pub async fn describe_tasks(&self, task_arns: &[String]) -> Result<Vec<Task>, ReleaseError> {
+    pub(crate) async fn describe_tasks(&self, task_arns: &[String]) -> Result<Vec<Task>, Fault> {
         let mut tasks = Vec::new();
         // DescribeTasks takes up to 100 tasks per call.
         for chunk in task_arns.chunks(100) {
@@ -413,13 +400,13 @@ impl Ecs {
                 .set_tasks(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| self.err(AwsError::from_sdk("DescribeTasks", &e)))?;
+                .map_err(|e| fault("DescribeTasks", &e))?;
             tasks.extend(output.tasks().iter().cloned());
         }
         Ok(tasks)
     }
 
-    pub async fn stop_task(&self, task_arn: &str, reason: &str) -> Result<(), ReleaseError> {
+    pub(crate) async fn stop_task(&self, task_arn: &str, reason: &str) -> Result<(), Fault> {
         self.clients
             .ecs
             .stop_task()
@@ -428,15 +415,15 @@ impl Ecs {
             .reason(reason)
             .send()
             .await
-            .map_err(|e| self.err(AwsError::from_sdk("StopTask", &e)))?;
+            .map_err(|e| fault("StopTask", &e))?;
         Ok(())
     }
 
-    pub async fn update_service(
+    pub(crate) async fn update_service(
         &self,
         service: &str,
         task_definition: &str,
-    ) -> Result<ServiceSnapshot, ReleaseError> {
+    ) -> Result<Service, Fault> {
         let output = self
             .clients
             .ecs
@@ -446,48 +433,200 @@ impl Ecs {
             .task_definition(task_definition)
             .send()
             .await
-            .map_err(|e| self.err(AwsError::from_sdk("UpdateService", &e)))?;
-        let raw = output
+            .map_err(|e| fault("UpdateService", &e))?;
+        output
             .service
-            .ok_or_else(|| ReleaseError::Invalid("UpdateService returned no service".to_owned()))?;
-        Ok(ServiceSnapshot {
-            view: service_view(&raw),
-            raw,
-        })
+            .ok_or_else(|| Fault::unexpected("UpdateService", "no service in the answer"))
     }
 
-    /// Task definition ARNs of a family, newest first.
-    pub async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>, ReleaseError> {
-        let output = self
-            .clients
-            .ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .sort(aws_sdk_ecs::types::SortOrder::Desc)
-            .max_results(100)
-            .send()
-            .await
-            .map_err(|e| self.err(AwsError::from_sdk("ListTaskDefinitions", &e)))?;
-        Ok(output.task_definition_arns().to_vec())
+    /// ListTasks, every page.
+    pub(crate) async fn list_tasks(
+        &self,
+        family: Option<&str>,
+        started_by: Option<&str>,
+        stopped: bool,
+    ) -> Result<Vec<String>, Fault> {
+        let status = if stopped {
+            aws_sdk_ecs::types::DesiredStatus::Stopped
+        } else {
+            aws_sdk_ecs::types::DesiredStatus::Running
+        };
+        let mut arns = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let output = self
+                .clients
+                .ecs
+                .list_tasks()
+                .cluster(&self.cluster)
+                .set_family(family.map(str::to_owned))
+                .set_started_by(started_by.map(str::to_owned))
+                .desired_status(status.clone())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| fault("ListTasks", &e))?;
+            arns.extend(output.task_arns().iter().cloned());
+            match output.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(arns),
+            }
+        }
     }
 
-    /// Tasks of a family with the given desired status.
-    pub async fn list_tasks(
+    // ------------------------------------------------------------------ the ledger
+
+    /// Revisions of `family` (exactly: the prefix filter matches longer names too) with
+    /// `status`, in `order`, every page unless `first_only`.
+    pub(crate) async fn list_revisions(
         &self,
         family: &str,
-        desired_status: &str,
-    ) -> Result<Vec<String>, ReleaseError> {
+        status: TaskDefinitionStatus,
+        order: SortOrder,
+        first_only: bool,
+    ) -> Result<Vec<i32>, Fault> {
+        let mut revisions = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let output = self
+                .clients
+                .ecs
+                .list_task_definitions()
+                .family_prefix(family)
+                .status(status.clone())
+                .sort(order.clone())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| fault("ListTaskDefinitions", &e))?;
+            revisions.extend(
+                output
+                    .task_definition_arns()
+                    .iter()
+                    .filter(|arn| family_of(arn) == family)
+                    .filter_map(|arn| revision_of(arn)),
+            );
+            if first_only && !revisions.is_empty() {
+                return Ok(revisions);
+            }
+            match output.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(revisions),
+            }
+        }
+    }
+
+    /// One ledger entry with its tags, `None` when the revision does not exist.
+    pub(crate) async fn describe_entry(
+        &self,
+        family: &str,
+        revision: i32,
+    ) -> Result<Option<Entry>, Fault> {
+        let result = self
+            .clients
+            .ecs
+            .describe_task_definition()
+            .task_definition(format!("{family}:{revision}"))
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            // "Unable to describe task definition": no such revision.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(DescribeTaskDefinitionError::ClientException(_))
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(fault("DescribeTaskDefinition", &error)),
+        };
+        let td = output.task_definition().ok_or_else(|| {
+            Fault::unexpected(
+                "DescribeTaskDefinition",
+                format!("no task definition in the answer for `{family}:{revision}`"),
+            )
+        })?;
+        Ok(Some(entry_of(td, output.tags())))
+    }
+
+    pub(crate) async fn register_entry(
+        &self,
+        family: &str,
+        record: &Record,
+    ) -> Result<Entry, Fault> {
+        let container = ContainerDefinition::builder()
+            .name(ENTRY_CONTAINER)
+            .image(ENTRY_IMAGE)
+            .essential(true)
+            .memory(6)
+            .build();
         let output = self
             .clients
             .ecs
-            .list_tasks()
-            .cluster(&self.cluster)
+            .register_task_definition()
             .family(family)
-            .desired_status(aws_sdk_ecs::types::DesiredStatus::from(desired_status))
-            .max_results(100)
+            .container_definitions(container)
+            .set_tags(Some(sdk_tags(&record.to_tags())))
             .send()
             .await
-            .map_err(|e| self.err(AwsError::from_sdk("ListTasks", &e)))?;
-        Ok(output.task_arns().to_vec())
+            .map_err(|e| fault("RegisterTaskDefinition", &e))?;
+        let td = output.task_definition().ok_or_else(|| {
+            Fault::unexpected("RegisterTaskDefinition", "no task definition in the answer")
+        })?;
+        let mut entry = entry_of(td, output.tags());
+        if entry.record.is_none() {
+            // Some endpoints do not echo the tags they were given.
+            entry.record = Some(record.clone());
+        }
+        Ok(entry)
+    }
+
+    pub(crate) async fn tag(&self, arn: &str, tags: &[(String, String)]) -> Result<(), Fault> {
+        self.clients
+            .ecs
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| fault("TagResource", &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn deregister_task_definition(&self, arn: &str) -> Result<(), Fault> {
+        self.clients
+            .ecs
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| fault("DeregisterTaskDefinition", &e))?;
+        Ok(())
+    }
+}
+
+fn entry_of(td: &TaskDefinition, tags: &[Tag]) -> Entry {
+    Entry {
+        revision: td.revision(),
+        arn: td.task_definition_arn().unwrap_or_default().to_owned(),
+        open: td.status() == Some(&TaskDefinitionStatus::Active),
+        registered_at: millis(td.registered_at()),
+        record: Record::from_tags(&tag_pairs(tags)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_definition_arns() {
+        let arn = "arn:aws:ecs:us-east-1:1:task-definition/shipmate-ledger-prod-web:12";
+        assert_eq!(revision_of(arn), Some(12));
+        assert_eq!(family_of(arn), "shipmate-ledger-prod-web");
+        assert_eq!(family_of("web:7"), "web");
     }
 }

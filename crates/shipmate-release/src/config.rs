@@ -30,6 +30,8 @@ pub struct MigrateSection {
     pub timeout: Option<Duration>,
     pub launch_type: Option<String>,
     pub allow_spot: Option<bool>,
+    /// After the task stopped, read its logs until quiet this long.
+    pub log_quiet_period: Option<Duration>,
 }
 
 /// What to do with a running migration when shipmate is interrupted.
@@ -62,7 +64,11 @@ pub struct DeploySection {
     pub wait: Option<bool>,
     pub lock_timeout: Option<Duration>,
     pub lock_lease: Option<Duration>,
+    /// What the release lock protects (default: the cluster and the image's repository).
+    pub lock_key: Option<String>,
     pub on_cancel: Option<OnCancel>,
+    /// Failed new tasks after which a rollout without a circuit breaker fails.
+    pub max_failed_tasks: Option<u32>,
 }
 
 /// `[post_deploy]`: an optional one-off task after the rollout completes.
@@ -102,6 +108,7 @@ const MIGRATE_KEYS: &[&str] = &[
     "timeout",
     "launch_type",
     "allow_spot",
+    "log_quiet_period",
 ];
 const DEPLOY_KEYS: &[&str] = &[
     "timeout",
@@ -110,7 +117,9 @@ const DEPLOY_KEYS: &[&str] = &[
     "wait",
     "lock_timeout",
     "lock_lease",
+    "lock_key",
     "on_cancel",
+    "max_failed_tasks",
 ];
 const POST_DEPLOY_KEYS: &[&str] = &["command", "timeout"];
 
@@ -331,6 +340,9 @@ impl Parser<'_> {
                 "migrate.memory" => out.memory = Some(self.positive(&key, value)?),
                 "migrate.timeout" => out.timeout = Some(self.duration(&key, value)?),
                 "migrate.allow_spot" => out.allow_spot = Some(self.boolean(&key, value)?),
+                "migrate.log_quiet_period" => {
+                    out.log_quiet_period = Some(self.duration(&key, value)?);
+                }
                 _ => {
                     let launch = self.string(&key, value)?;
                     if !matches!(launch.as_str(), "FARGATE" | "EC2" | "EXTERNAL") {
@@ -366,6 +378,15 @@ impl Parser<'_> {
                 "deploy.wait" => out.wait = Some(self.boolean(&key, value)?),
                 "deploy.lock_timeout" => out.lock_timeout = Some(self.duration(&key, value)?),
                 "deploy.lock_lease" => out.lock_lease = Some(self.duration(&key, value)?),
+                "deploy.lock_key" => {
+                    let lock_key = self.string(&key, value)?;
+                    crate::ledger::validate_key(&lock_key)
+                        .map_err(|message| self.error(&value.span(), Some(&key), message))?;
+                    out.lock_key = Some(lock_key);
+                }
+                "deploy.max_failed_tasks" => {
+                    out.max_failed_tasks = Some(self.positive(&key, value)?.unsigned_abs());
+                }
                 _ => {
                     let text = self.string(&key, value)?;
                     out.on_cancel = Some(OnCancel::parse(&text).ok_or_else(|| {
@@ -482,6 +503,7 @@ cpu = 512
 memory = 1024
 timeout = "30m"
 allow_spot = false
+log_quiet_period = "15s"
 
 [deploy]
 timeout = 900
@@ -489,7 +511,10 @@ poll_interval = "500ms"
 rollback = true
 wait = true
 lock_timeout = "10m"
+lock_lease = "2m"
+lock_key = "bookshop-db"
 on_cancel = "leave"
+max_failed_tasks = 4
 
 [post_deploy]
 command = ["python", "manage.py", "clearsessions"]
@@ -509,6 +534,13 @@ command = ["python", "manage.py", "clearsessions"]
             Some(Duration::from_millis(500))
         );
         assert_eq!(config.deploy.on_cancel, Some(OnCancel::Leave));
+        assert_eq!(
+            config.migrate.log_quiet_period,
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(config.deploy.lock_lease, Some(Duration::from_secs(120)));
+        assert_eq!(config.deploy.lock_key.as_deref(), Some("bookshop-db"));
+        assert_eq!(config.deploy.max_failed_tasks, Some(4));
         assert_eq!(
             config.post_deploy.command.unwrap(),
             ["python", "manage.py", "clearsessions"]
@@ -553,6 +585,10 @@ command = ["python", "manage.py", "clearsessions"]
             (
                 "[migrate]\ncommand = []\n",
                 "shipmate.toml:2:11: `migrate.command`: the command is empty",
+            ),
+            (
+                "[deploy]\nlock_key = \"book shop\"\n",
+                "shipmate.toml:2:12: `deploy.lock_key`: the lock key `book shop` contains ` `: use letters, digits, `-` and `_`",
             ),
             (
                 "service = 3\n",

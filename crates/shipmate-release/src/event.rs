@@ -38,7 +38,7 @@ impl Phase {
 }
 
 /// Which one-off task an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskRole {
     Migrate,
@@ -65,7 +65,11 @@ pub enum Event {
         cluster: String,
         service: String,
         image: String,
-        container: String,
+    },
+    /// This run carries on an interrupted run of the same release (its open ledger entry).
+    ReleaseResumed {
+        entry: String,
+        state: String,
     },
     PhaseStarted {
         phase: Phase,
@@ -78,18 +82,46 @@ pub enum Event {
     RevisionReady {
         task_definition: String,
         previous_task_definition: String,
+        container: String,
+        /// Empty when a resumed release reuses what its interrupted run registered.
         image_from: String,
         reused: bool,
     },
-    /// The release is already live: the service runs this revision, nothing to do.
-    AlreadyDeployed {
+    /// The service already runs (and completed) this revision: no rollout.
+    AlreadyLive {
         task_definition: String,
     },
+    /// Another release holds the lock (or queues ahead): waiting for it.
     LockWaiting {
-        holder_task_arn: String,
-        holder_started_by: Option<String>,
-        holder_status: String,
+        holder: Option<crate::error::Holder>,
+        entry: String,
+        /// Open entries ahead of ours.
+        queue: u32,
         waited_ms: u64,
+    },
+    LockAcquired {
+        entry: String,
+        waited_ms: u64,
+    },
+    /// A release ahead stopped heartbeating and runs no migration: its entry was closed.
+    LockBroken {
+        holder: Option<crate::error::Holder>,
+        entry: String,
+        silent_ms: u64,
+    },
+    /// Our entry was closed by another release while we stalled; taking the lock again.
+    LockLost {
+        entry: String,
+    },
+    /// This release's migration already passed (an earlier run of it): not run again.
+    MigrationSkipped {
+        task_arn: String,
+    },
+    /// The desired task definition changed while the release waited or migrated; the release
+    /// is rebased on it.
+    ServiceChanged {
+        was: String,
+        now: String,
     },
     TaskStarted {
         role: TaskRole,
@@ -115,10 +147,20 @@ pub enum Event {
         outcome: TaskOutcome,
         duration_ms: u64,
     },
-    /// A previous attempt of this release failed; this run starts the next attempt.
+    /// A previous attempt of this release failed; this run starts attempt `attempt` (0-based).
     PreviousAttemptFailed {
         task_arn: String,
         attempt: u32,
+    },
+    /// An interrupted run's migration task is no longer known to ECS (stopped over an hour
+    /// ago): its result is unknown, so the migration runs again.
+    PreviousAttemptUnknown {
+        task_arn: String,
+    },
+    /// An earlier run of this release started its migration with other parameters and it still
+    /// runs: waiting for it before starting ours.
+    WaitingForEarlierAttempt {
+        task_arn: String,
     },
     Retrying {
         operation: String,
@@ -138,6 +180,17 @@ pub enum Event {
         desired: i32,
         pending: i32,
         failed_tasks: i32,
+    },
+    /// New tasks of the rollout stopped; `limit` is where the release fails (no circuit breaker).
+    NewTasksStopped {
+        summary: String,
+        total: u32,
+        limit: Option<u32>,
+    },
+    /// `rollback --dry-run`: where the rollback would go.
+    RollbackPlanned {
+        from: String,
+        to: String,
     },
     RollbackStarted {
         to: String,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 /// Every AWS action shipmate calls (deploy with rollback and post-deploy, run, plan, status,
 /// rollback), in the policy's order.
-pub const ACTIONS: [&str; 11] = [
+pub const ACTIONS: [&str; 13] = [
     "ecs:DescribeServices",
     "ecs:UpdateService",
     "ecs:RunTask",
@@ -17,6 +17,8 @@ pub const ACTIONS: [&str; 11] = [
     "ecs:RegisterTaskDefinition",
     "ecs:DescribeTaskDefinition",
     "ecs:ListTaskDefinitions",
+    "ecs:TagResource",
+    "ecs:DeregisterTaskDefinition",
     "logs:GetLogEvents",
     "iam:PassRole",
 ];
@@ -149,6 +151,14 @@ pub fn policy(scope: &PolicyScope) -> Value {
                 "Resource": "*",
             },
             {
+                // The release ledger (docs/lock.md): its entries are tagged when registered and
+                // as the release goes on, and deregistered when it ends.
+                "Sid": "KeepTheReleaseLedger",
+                "Effect": "Allow",
+                "Action": ["ecs:TagResource", "ecs:DeregisterTaskDefinition"],
+                "Resource": scope.ecs(&format!("task-definition/{}*:*", crate::ledger::family(""))),
+            },
+            {
                 "Sid": "ReadTheMigrationLogs",
                 "Effect": "Allow",
                 "Action": ["logs:GetLogEvents"],
@@ -221,10 +231,14 @@ mod tests {
         );
         assert_eq!(
             statements[5]["Resource"],
-            json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/web:log-stream:*"])
+            "arn:aws:ecs:eu-west-1:123456789012:task-definition/shipmate-ledger-*:*"
         );
         assert_eq!(
             statements[6]["Resource"],
+            json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/web:log-stream:*"])
+        );
+        assert_eq!(
+            statements[7]["Resource"],
             json!(["arn:aws:iam::123456789012:role/web-task"])
         );
         assert!(scope.wildcards().is_empty());
@@ -243,7 +257,7 @@ mod tests {
             "arn:aws:ecs:*:*:task-definition/*:*"
         );
         assert_eq!(
-            policy["Statement"][6]["Resource"],
+            policy["Statement"][7]["Resource"],
             json!(["arn:aws:iam::*:role/*"])
         );
         assert_eq!(

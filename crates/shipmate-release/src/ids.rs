@@ -10,6 +10,7 @@ pub struct ReleaseInputs<'a> {
     pub cluster: &'a str,
     pub service: &'a str,
     pub image: &'a str,
+    /// `--container` as given (empty: the default choice).
     pub container: &'a str,
     pub migrate: Option<&'a [String]>,
 }
@@ -60,18 +61,29 @@ pub fn release_of(started_by: &str) -> Option<&str> {
         .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The migration's RunTask clientToken: one per (service, the deployment the release starts
-/// from, attempt). Every release of a service computes the same token from the same starting
-/// point, which is what turns it into a lock (see docs/lock.md). 64 hex characters, the
-/// maximum ECS accepts.
-pub fn lock_token(cluster: &str, service: &str, base: &str, attempt: u32) -> String {
+/// The migration's RunTask clientToken: one per ledger entry (the release's ticket in the
+/// lock) and attempt, so a re-run of an interrupted release that resumes its entry sends the
+/// same token and ECS hands back the task already started instead of starting a second one.
+/// 64 hex characters, the maximum ECS accepts.
+pub fn migration_token(ledger_family: &str, entry_revision: i32, attempt: u32) -> String {
     digest(&[
-        "shipmate-lock-v1",
-        cluster,
-        service,
-        base,
+        "shipmate-migrate-v2",
+        ledger_family,
+        &entry_revision.to_string(),
         &attempt.to_string(),
     ])
+}
+
+/// A rollback's release id: every `shipmate rollback` is a release of its own.
+pub fn rollback_id(cluster: &str, service: &str, now_ms: i64) -> String {
+    let mut id = digest(&[
+        "shipmate-rollback-v1",
+        cluster,
+        service,
+        &now_ms.to_string(),
+    ]);
+    id.truncate(12);
+    id
 }
 
 #[cfg(test)]
@@ -106,14 +118,26 @@ mod tests {
     }
 
     #[test]
-    fn lock_token_fits_run_task() {
-        let token = lock_token("prod", "web", "ecs-svc/123", 0);
+    fn migration_token_fits_run_task() {
+        let token = migration_token("shipmate-ledger-prod-web-12345678", 7, 0);
         assert_eq!(token.len(), 64);
         assert!(token.bytes().all(|b| (33..=126).contains(&b)));
-        assert_eq!(token, lock_token("prod", "web", "ecs-svc/123", 0));
-        assert_ne!(token, lock_token("prod", "web", "ecs-svc/123", 1));
-        assert_ne!(token, lock_token("prod", "web", "ecs-svc/124", 0));
-        assert_ne!(token, lock_token("prod", "api", "ecs-svc/123", 0));
+        assert_eq!(
+            token,
+            migration_token("shipmate-ledger-prod-web-12345678", 7, 0)
+        );
+        assert_ne!(
+            token,
+            migration_token("shipmate-ledger-prod-web-12345678", 7, 1)
+        );
+        assert_ne!(
+            token,
+            migration_token("shipmate-ledger-prod-web-12345678", 8, 0)
+        );
+        assert_ne!(token, migration_token("shipmate-ledger-other", 7, 0));
+        let rollback = rollback_id("prod", "web", 1);
+        assert_eq!(rollback.len(), 12);
+        assert_ne!(rollback, rollback_id("prod", "web", 2));
     }
 
     #[test]

@@ -9,10 +9,15 @@
 pub mod command;
 pub mod config;
 pub mod duration;
+pub mod error;
 pub mod event;
+pub mod fault;
 pub mod iam;
 pub mod ids;
-pub mod lock;
+pub mod io;
+pub mod ledger;
+pub mod logs;
+pub mod machine;
 pub mod plan;
 pub mod release;
 pub mod report;

@@ -7,11 +7,21 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// A container of the service's task definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerChoice {
     pub name: String,
     pub essential: bool,
     pub image: String,
+    /// Its `logConfiguration`, when it has one.
+    pub logs: Option<LogSettings>,
+}
+
+/// A container's `logConfiguration`, as far as following its awslogs stream needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    pub driver: String,
+    pub group: Option<String>,
+    pub stream_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,8 +166,11 @@ pub struct Plan {
     pub container: String,
     pub image_from: String,
     pub image_to: String,
+    /// The revision the new one is derived from (the service's desired one).
     pub task_definition_from: String,
-    /// The latest revision that already equals the release's, if any (reused, nothing registered).
+    /// The revision that is live now (what `--rollback` would return to).
+    pub live_task_definition: String,
+    /// The revision deploy reuses because it already runs the image (nothing registered).
     pub reuses_revision: Option<String>,
     pub changes: Vec<FieldChange>,
     pub migrate_command: Option<Vec<String>>,
@@ -167,6 +180,8 @@ pub struct Plan {
     pub platform_version: Option<String>,
     pub network: Option<NetworkView>,
     pub desired_count: i32,
+    /// ECS's deployment circuit breaker watches the rollout (else shipmate counts failed tasks).
+    pub circuit_breaker: bool,
     #[serde(with = "millis")]
     pub migrate_timeout: Duration,
     #[serde(with = "millis")]
@@ -175,6 +190,12 @@ pub struct Plan {
     pub poll_interval: Duration,
     pub rollback_on_failure: bool,
     pub post_deploy_command: Option<Vec<String>>,
+    /// The ledger whose lock the release takes.
+    pub lock_family: String,
+    /// Who holds that lock now, if anyone.
+    pub lock_holder: Option<crate::error::Holder>,
+    /// Open entries in that ledger (the holder and those queued behind it).
+    pub lock_queue: u32,
 }
 
 /// Durations in JSON are integer milliseconds.
@@ -198,6 +219,7 @@ mod tests {
             name: name.to_owned(),
             essential,
             image: format!("{name}:1"),
+            logs: None,
         }
     }
 

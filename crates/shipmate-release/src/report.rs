@@ -36,6 +36,16 @@ pub struct PhaseTiming {
     pub ok: bool,
 }
 
+/// The release lock as this release held it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockReport {
+    /// The ledger (task-definition family).
+    pub family: String,
+    /// This release's entry (task-definition revision ARN).
+    pub entry: String,
+    pub waited_ms: u64,
+}
+
 /// What a release did. Fields the release never reached stay `null`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -51,6 +61,7 @@ pub struct Report {
     pub previous_task_definition: Option<String>,
     pub task_definition: Option<String>,
     pub revision_reused: bool,
+    pub lock: Option<LockReport>,
     pub migration: Option<TaskReport>,
     pub deployment: Option<DeploymentReport>,
     pub rollback: Option<DeploymentReport>,

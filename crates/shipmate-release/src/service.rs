@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::plan::{CapacityItem, NetworkView};
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeploymentView {
     pub id: String,
@@ -41,11 +43,95 @@ pub struct ServiceView {
     pub deployments: Vec<DeploymentView>,
     /// Newest first, as ECS returns them.
     pub events: Vec<ServiceEventView>,
+    pub launch_type: Option<String>,
+    pub capacity: Vec<CapacityItem>,
+    pub platform_version: Option<String>,
+    pub network: Option<NetworkView>,
+    /// `deploymentConfiguration.deploymentCircuitBreaker`, when enabled.
+    pub circuit_breaker: Option<CircuitBreakerView>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CircuitBreakerView {
+    pub rollback: bool,
 }
 
 impl ServiceView {
     pub fn primary(&self) -> Option<&DeploymentView> {
         self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+
+    /// The task definition the service is set to run (its primary deployment's).
+    pub fn desired_revision(&self) -> &str {
+        self.primary().map_or(self.task_definition.as_str(), |d| {
+            d.task_definition.as_str()
+        })
+    }
+
+    /// The task definition that is really live: the newest deployment that completed (a primary
+    /// still rolling out, or failing, is not live yet), or the desired one when ECS reports no
+    /// rollout state at all.
+    pub fn live_revision(&self) -> &str {
+        let completed = |d: &&DeploymentView| d.rollout_state.as_deref() == Some("COMPLETED");
+        self.primary()
+            .filter(completed)
+            .or_else(|| {
+                self.deployments
+                    .iter()
+                    .filter(|d| d.status == "ACTIVE")
+                    .find(completed)
+            })
+            .map_or_else(|| self.desired_revision(), |d| d.task_definition.as_str())
+    }
+
+    /// The newest deployment rolling out `task_definition`.
+    pub fn deployment_of(&self, task_definition: &str) -> Option<&DeploymentView> {
+        self.deployments
+            .iter()
+            .find(|d| d.task_definition == task_definition && d.status != "INACTIVE")
+    }
+}
+
+/// How many failed new tasks end a rollout that ECS's circuit breaker does not watch: the
+/// circuit breaker's own default threshold (half the desired count, at least 3, at most 200).
+pub fn default_failure_limit(desired_count: i32) -> u32 {
+    let half = u32::try_from(desired_count.max(0)).unwrap_or(0).div_ceil(2);
+    half.clamp(3, 200)
+}
+
+/// New tasks of a rollout that stopped, counted by why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoppedTally {
+    /// (reason, count), in the order reasons were first seen.
+    pub reasons: Vec<(String, u32)>,
+}
+
+impl StoppedTally {
+    pub fn add(&mut self, reason: String) {
+        match self.reasons.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += 1,
+            None => self.reasons.push((reason, 1)),
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.reasons.iter().map(|(_, count)| count).sum()
+    }
+
+    /// `3 new tasks stopped: Essential container in task exited (exit 1)`, with counts when
+    /// there are several reasons.
+    pub fn summary(&self) -> String {
+        let total = self.total();
+        let noun = if total == 1 { "task" } else { "tasks" };
+        let reasons = match self.reasons.as_slice() {
+            [(reason, _)] => reason.clone(),
+            many => many
+                .iter()
+                .map(|(reason, count)| format!("{count}× {reason}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        format!("{total} new {noun} stopped: {reasons}")
     }
 }
 
@@ -264,6 +350,47 @@ mod tests {
             RolloutProgress::Inactive {
                 status: "DRAINING".to_owned()
             }
+        );
+    }
+
+    #[test]
+    fn live_and_desired_revisions() {
+        let rolling = service(
+            2,
+            vec![
+                deployment("PRIMARY", NEW, 0, Some("IN_PROGRESS")),
+                deployment("ACTIVE", OLD, 2, Some("COMPLETED")),
+            ],
+        );
+        assert_eq!(rolling.desired_revision(), NEW);
+        assert_eq!(rolling.live_revision(), OLD, "the new one is not live yet");
+        let done = service(2, vec![deployment("PRIMARY", NEW, 2, Some("COMPLETED"))]);
+        assert_eq!(done.live_revision(), NEW);
+        let no_state = service(2, vec![deployment("PRIMARY", NEW, 2, None)]);
+        assert_eq!(no_state.live_revision(), NEW);
+    }
+
+    #[test]
+    fn failure_limits_follow_the_circuit_breaker_default() {
+        for (desired, limit) in [(0, 3), (1, 3), (2, 3), (6, 3), (7, 4), (10, 5), (1000, 200)] {
+            assert_eq!(default_failure_limit(desired), limit, "desired {desired}");
+        }
+    }
+
+    #[test]
+    fn stopped_tallies() {
+        let mut tally = StoppedTally::default();
+        tally.add("Essential container in task exited (exit 1)".to_owned());
+        assert_eq!(
+            tally.summary(),
+            "1 new task stopped: Essential container in task exited (exit 1)"
+        );
+        tally.add("Essential container in task exited (exit 1)".to_owned());
+        tally.add("CannotPullContainerError: not found".to_owned());
+        assert_eq!(tally.total(), 3);
+        assert_eq!(
+            tally.summary(),
+            "3 new tasks stopped: 2× Essential container in task exited (exit 1); 1× CannotPullContainerError: not found"
         );
     }
 

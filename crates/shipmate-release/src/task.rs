@@ -180,6 +180,77 @@ fn task_outcome(task: &TaskView) -> TaskOutcome {
     }
 }
 
+/// The order ECS moves a task through.
+const LIFECYCLE: [&str; 8] = [
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+];
+
+fn rank(status: &str) -> Option<usize> {
+    LIFECYCLE.iter().position(|s| *s == status)
+}
+
+/// The statuses to show when a task seen last in `previous` is now `task`: its new status, and
+/// RUNNING before it when the task ran between two polls (it has a `startedAt`) and RUNNING was
+/// never shown, so a task that ran never reads PROVISIONING → STOPPED.
+pub fn status_steps(previous: &str, task: &TaskView) -> Vec<String> {
+    if task.last_status == previous {
+        return Vec::new();
+    }
+    let running = rank("RUNNING");
+    let mut steps = Vec::new();
+    let shown_running = rank(previous) >= running;
+    let now_past_running = rank(&task.last_status) > running;
+    if task.started_at.is_some() && !shown_running && now_past_running {
+        steps.push("RUNNING".to_owned());
+    }
+    steps.push(task.last_status.clone());
+    steps
+}
+
+/// Whether a RunTask answer is ECS replaying an earlier request with the same client token
+/// rather than a task it just created: a replay of a stopped task is trimmed to its ARN and
+/// statuses, and any replayed task was created before the call.
+pub fn is_replay(task: &TaskView, called_at_ms: i64) -> bool {
+    match task.created_at {
+        None => true,
+        Some(created) => created < called_at_ms - 2_000,
+    }
+}
+
+/// One line on why a stopped task stopped, for summaries of failing service tasks.
+pub fn stop_summary(task: &TaskView) -> String {
+    match task_outcome(task) {
+        TaskOutcome::Succeeded => {
+            let reason = task.stopped_reason.as_deref().unwrap_or("stopped");
+            format!("{reason} (exit 0)")
+        }
+        TaskOutcome::FailedToStart { reason, .. } => {
+            if reason.is_empty() {
+                "failed to start".to_owned()
+            } else {
+                reason
+            }
+        }
+        TaskOutcome::Exited {
+            exit_code, reason, ..
+        } => {
+            let reason = if reason.is_empty() {
+                "Essential container in task exited".to_owned()
+            } else {
+                reason
+            };
+            format!("{reason} (exit {exit_code})")
+        }
+    }
+}
+
 fn any_oom(task: &TaskView) -> bool {
     task.containers
         .iter()
@@ -234,6 +305,77 @@ mod tests {
             };
             assert_eq!(assess_task(&task), expected, "for {status}");
         }
+    }
+
+    #[test]
+    fn status_steps_show_running_when_it_was_reached() {
+        let task = |status: &str, started: bool| TaskView {
+            last_status: status.to_owned(),
+            started_at: started.then_some(5),
+            ..TaskView::default()
+        };
+        let cases: Vec<(&str, TaskView, Vec<&str>)> = vec![
+            ("", task("PROVISIONING", false), vec!["PROVISIONING"]),
+            ("PROVISIONING", task("PROVISIONING", false), vec![]),
+            ("PROVISIONING", task("RUNNING", true), vec!["RUNNING"]),
+            // It ran and stopped between two polls.
+            (
+                "PROVISIONING",
+                task("STOPPED", true),
+                vec!["RUNNING", "STOPPED"],
+            ),
+            (
+                "PENDING",
+                task("DEACTIVATING", true),
+                vec!["RUNNING", "DEACTIVATING"],
+            ),
+            ("RUNNING", task("STOPPED", true), vec!["STOPPED"]),
+            ("DEACTIVATING", task("STOPPED", true), vec!["STOPPED"]),
+            // Never ran (an image that cannot be pulled): no RUNNING to show.
+            ("PENDING", task("STOPPED", false), vec!["STOPPED"]),
+        ];
+        for (previous, task, expected) in cases {
+            assert_eq!(
+                status_steps(previous, &task),
+                expected,
+                "{previous} -> {task:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replays_are_recognised() {
+        let created = |at: Option<i64>| TaskView {
+            created_at: at,
+            ..TaskView::default()
+        };
+        assert!(is_replay(&created(None), 10_000), "trimmed replay");
+        assert!(is_replay(&created(Some(1_000)), 10_000));
+        assert!(!is_replay(&created(Some(9_500)), 10_000));
+    }
+
+    #[test]
+    fn stop_summaries() {
+        let exited = stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            vec![container("app", true, Some(1), None)],
+        );
+        assert_eq!(
+            stop_summary(&exited),
+            "Essential container in task exited (exit 1)"
+        );
+        let pull = stopped(
+            "TaskFailedToStart",
+            "CannotPullContainerError: not found",
+            vec![container(
+                "app",
+                true,
+                None,
+                Some("CannotPullContainerError: not found"),
+            )],
+        );
+        assert_eq!(stop_summary(&pull), "CannotPullContainerError: not found");
     }
 
     #[test]

@@ -49,10 +49,12 @@ pub(crate) enum Command {
     Run(commands::run::RunArgs),
     /// Show what `deploy` would do, changing nothing.
     Plan(commands::plan::PlanArgs),
-    /// Show where a service stands: deployments and recent releases.
+    /// Show where a service stands: deployments, the release lock, recent releases.
     Status(commands::status::StatusArgs),
-    /// Roll the service back to its previous task definition revision and wait for it.
+    /// Roll the service back to the last revision that was live before this one, and wait.
     Rollback(commands::rollback::RollbackArgs),
+    /// Release a stuck release lock (asks first).
+    Unlock(commands::unlock::UnlockArgs),
     /// An ECS + CloudWatch Logs endpoint on this machine that really runs tasks.
     #[command(subcommand)]
     Local(commands::local::LocalCommand),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use shipmate_release_aws::ReleaseError;
+use shipmate_release::error::{ExitCode as ReleaseExit, ReleaseError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -20,8 +20,10 @@ pub enum ExitStatus {
     TimedOut,
     /// 6: the deployment failed or was rolled back (by ECS's circuit breaker or by shipmate).
     DeploymentFailed,
-    /// 7: another release held the migration lock until `--lock-timeout`.
+    /// 7: another release held the release lock until `--lock-timeout`.
     LockNotAcquired,
+    /// 8: a newer release went live first (or another deployment replaced this one).
+    Superseded,
     /// 130: interrupted by SIGINT/SIGTERM.
     Interrupted,
     /// A command run as a task: its exit code is ours.
@@ -39,6 +41,7 @@ impl ExitStatus {
             ExitStatus::TimedOut => 5,
             ExitStatus::DeploymentFailed => 6,
             ExitStatus::LockNotAcquired => 7,
+            ExitStatus::Superseded => 8,
             ExitStatus::Interrupted => 130,
             ExitStatus::External(code) => code,
         }
@@ -55,32 +58,26 @@ impl ExitStatus {
             ExitStatus::TimedOut => "timed_out",
             ExitStatus::DeploymentFailed => "deployment_failed",
             ExitStatus::LockNotAcquired => "lock_not_acquired",
+            ExitStatus::Superseded => "superseded",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::External(0) => "succeeded",
             ExitStatus::External(_) => "command_failed",
         }
     }
 
-    /// The exit status for a release that ended with `error`.
+    /// The exit status for a release that ended with `error` (the release decides which).
     pub(crate) fn of(error: &ReleaseError) -> ExitStatus {
-        match error {
-            ReleaseError::Aws { .. } => ExitStatus::Failure,
-            ReleaseError::ServiceNotFound { .. }
-            | ReleaseError::ServiceNotActive { .. }
-            | ReleaseError::Container(_)
-            | ReleaseError::Invalid(_) => ExitStatus::Usage,
-            ReleaseError::Placement { .. } | ReleaseError::TaskFailedToStart { .. } => {
-                ExitStatus::MigrationFailedToStart
-            }
-            ReleaseError::TaskExited { .. } => ExitStatus::MigrationFailed,
-            ReleaseError::TaskTimeout { .. } | ReleaseError::DeployTimeout { .. } => {
-                ExitStatus::TimedOut
-            }
-            ReleaseError::DeploymentFailed { .. } | ReleaseError::Superseded { .. } => {
-                ExitStatus::DeploymentFailed
-            }
-            ReleaseError::LockTimeout { .. } => ExitStatus::LockNotAcquired,
-            ReleaseError::Interrupted { .. } => ExitStatus::Interrupted,
+        match error.exit_code() {
+            ReleaseExit::Succeeded => ExitStatus::Success,
+            ReleaseExit::Failed => ExitStatus::Failure,
+            ReleaseExit::BadInput => ExitStatus::Usage,
+            ReleaseExit::MigrationFailedToStart => ExitStatus::MigrationFailedToStart,
+            ReleaseExit::MigrationFailed => ExitStatus::MigrationFailed,
+            ReleaseExit::TimedOut => ExitStatus::TimedOut,
+            ReleaseExit::DeploymentFailed => ExitStatus::DeploymentFailed,
+            ReleaseExit::LockNotAcquired => ExitStatus::LockNotAcquired,
+            ReleaseExit::Superseded => ExitStatus::Superseded,
+            ReleaseExit::Interrupted => ExitStatus::Interrupted,
         }
     }
 
@@ -100,7 +97,8 @@ Exit codes:
   4    the migration (or post-deploy command) exited non-zero
   5    timed out (migration, rollout)
   6    the deployment failed or was rolled back
-  7    the migration lock was not acquired within --lock-timeout
+  7    the release lock was not acquired within --lock-timeout
+  8    superseded: a newer release went live first (or another deployment replaced this one)
   130  interrupted (SIGINT/SIGTERM)";
 
 impl From<ExitStatus> for ExitCode {

@@ -1,67 +1,144 @@
 //! `hint:` lines for the failures people hit most, rendered at the edge from the typed error.
 
 use shipmate_release::config::OnCancel;
+use shipmate_release::error::ReleaseError;
+use shipmate_release::event::TaskRole;
+use shipmate_release::fault::{AwsError, AwsErrorKind};
 use shipmate_release::task::FailureCause;
-use shipmate_release_aws::{AwsError, AwsErrorKind, ReleaseError};
+
+/// The endpoint shipmate talks to, when it is not AWS's own (`shipmate local`, a proxy).
+fn custom_endpoint() -> Option<String> {
+    std::env::var("AWS_ENDPOINT_URL_ECS")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Whether the endpoint is on this machine: most likely `shipmate local`.
+fn local_endpoint() -> Option<String> {
+    custom_endpoint().filter(|url| {
+        url.contains("://127.") || url.contains("://localhost") || url.contains("://[::1]")
+    })
+}
 
 pub(crate) fn hints(error: &ReleaseError, cluster: &str, service: Option<&str>) -> Vec<String> {
+    let service_name = service.unwrap_or("the service");
     match error {
-        ReleaseError::TaskFailedToStart { cause, .. } | ReleaseError::TaskExited { cause, .. } => {
-            cause_hint(*cause).into_iter().collect()
-        }
+        ReleaseError::TaskFailedToStart { cause, .. } => cause_hint(*cause).into_iter().collect(),
+        ReleaseError::TaskExited { cause, role, .. } => match (cause, role) {
+            (FailureCause::CommandFailed | FailureCause::Other, TaskRole::Migrate) => vec![format!(
+                "the migration's last log lines are above; {service_name} was not touched and still runs what it ran before. Fix the migration (or the database) and re-run the same job: the next attempt starts a new migration task"
+            )],
+            (FailureCause::CommandFailed | FailureCause::Other, TaskRole::PostDeploy) => vec![format!(
+                "the release is live on {service_name}; only the post-deploy command failed (its log lines are above)"
+            )],
+            _ => cause_hint(*cause).into_iter().collect(),
+        },
         ReleaseError::Placement { .. } => vec![
             "the cluster had no capacity for the task: check the capacity providers or launch type (--launch-type) and the task's cpu/memory".to_owned(),
         ],
-        ReleaseError::LockTimeout { holder_task_arn, .. } => vec![
-            format!("wait longer with --lock-timeout, or look at the holder: aws ecs describe-tasks --cluster {cluster} --tasks {holder_task_arn}"),
+        ReleaseError::LockTimeout { holder, family, .. } => {
+            let mut hints = vec!["wait longer with --lock-timeout".to_owned()];
+            match holder {
+                Some(holder) => {
+                    if let Some(task) = &holder.migration_task {
+                        hints.push(format!(
+                            "the holder's migration task: aws ecs describe-tasks --cluster {cluster} --tasks {task}"
+                        ));
+                    }
+                    hints.push(format!(
+                        "if the holder's job is gone for good, `shipmate unlock --cluster {cluster} --service {service_name}` releases its lock (it asks first); a holder silent for longer than the lock lease is taken over automatically"
+                    ));
+                }
+                None => hints.push(format!("the lock is the ledger `{family}`: `shipmate status` shows who holds it")),
+            }
+            hints
+        }
+        ReleaseError::Superseded { .. } => vec![
+            "nothing was changed by this run: deploying it now would put an older release over a newer one. To go back on purpose, use `shipmate rollback --to <revision>`".to_owned(),
         ],
-        ReleaseError::Interrupted { task_arn, action, service_updating, .. } => {
+        ReleaseError::Replaced { by, .. } => vec![format!(
+            "another deployment ({by}) replaced this release's before it completed; `shipmate status` shows what runs now"
+        )],
+        ReleaseError::LockLost { .. } => vec![
+            "shipmate stalled for longer than half the lock lease while it held the lock, so another release may have taken over; raise [deploy] lock_lease if this machine can stall that long, and check `shipmate status`".to_owned(),
+        ],
+        ReleaseError::NoRollbackTarget { .. } => vec![
+            "shipmate keeps a record only of the releases it made: name the revision with --to (family:revision)".to_owned(),
+        ],
+        ReleaseError::Interrupted {
+            task_arn,
+            action,
+            service_updating,
+            ..
+        } => {
             let mut hints = Vec::new();
             if let (Some(task), Some(OnCancel::Leave)) = (task_arn, action) {
                 hints.push(format!("the task is still running; stop it with: aws ecs stop-task --cluster {cluster} --task {task}"));
             }
             if let Some(td) = service_updating {
-                let service = service.unwrap_or("the service");
                 hints.push(format!(
-                    "the service update was already sent: ECS keeps rolling {service} out to {td}; follow it with `shipmate status` or go back with `shipmate rollback`"
+                    "the service update was already sent: ECS keeps rolling {service_name} out to {td}; follow it with `shipmate status` or go back with `shipmate rollback`"
                 ));
             }
             hints
         }
-        ReleaseError::DeploymentFailed { .. } => vec![
-            "the new tasks did not stay up: read the stopped tasks' reasons (`shipmate status`) and the service events above".to_owned(),
-        ],
-        ReleaseError::Container(_) => vec!["choose the container with --container (or [service] container)".to_owned()],
+        ReleaseError::DeploymentFailed { still_trying, .. } => {
+            let mut hints = vec![
+                "the new tasks did not stay up: read why above (stopped tasks, service events) or with `shipmate status`".to_owned(),
+            ];
+            if *still_trying {
+                hints.push(format!(
+                    "ECS keeps trying to start the new revision while the old tasks serve: `shipmate rollback --service {service_name}` returns to what was live, or pass --rollback to do it on failure"
+                ));
+            }
+            hints
+        }
+        ReleaseError::Container(_) => {
+            vec!["choose the container with --container (or [service] container)".to_owned()]
+        }
         ReleaseError::Aws { source, .. } => aws_hint(source).into_iter().collect(),
-        ReleaseError::TaskTimeout { .. } => vec!["raise the timeout with --migrate-timeout (or [migrate] timeout)".to_owned()],
-        ReleaseError::DeployTimeout { .. } => vec!["raise the timeout with --timeout (or [deploy] timeout)".to_owned()],
-        _ => Vec::new(),
+        ReleaseError::Unexpected { .. } => vec![
+            "this is a fault of the endpoint or of shipmate, not of your input: re-run with -vv and report it if it persists".to_owned(),
+        ],
+        ReleaseError::TaskTimeout { .. } => {
+            vec!["raise the timeout with --migrate-timeout (or [migrate] timeout)".to_owned()]
+        }
+        ReleaseError::DeployTimeout { .. } => {
+            vec!["raise the timeout with --timeout (or [deploy] timeout)".to_owned()]
+        }
+        ReleaseError::ServiceNotFound { .. }
+        | ReleaseError::ServiceNotActive { .. }
+        | ReleaseError::Invalid(_) => Vec::new(),
     }
 }
 
 fn cause_hint(cause: FailureCause) -> Option<String> {
     let text = match cause {
-        FailureCause::CannotPullImage => {
-            "the image could not be pulled: check that the tag was pushed; tasks in private subnets need a NAT gateway or VPC endpoints for ECR (ecr.api, ecr.dkr) and S3, tasks in public subnets need assignPublicIp ENABLED"
-        }
+        FailureCause::CannotPullImage => match local_endpoint() {
+            Some(endpoint) => format!(
+                "the image is not in the store of the shipmate local at {endpoint}: push it with `shipmate local push <dir> --image <image>`"
+            ),
+            None => "the image could not be pulled: check that the tag was pushed; tasks in private subnets need a NAT gateway or VPC endpoints for ECR (ecr.api, ecr.dkr) and S3, tasks in public subnets need assignPublicIp ENABLED".to_owned(),
+        },
         FailureCause::MissingLogGroup => {
-            "the awslogs log group does not exist: create it (aws logs create-log-group --log-group-name <awslogs-group>) or set awslogs-create-group=true in the task definition's log options"
+            "the awslogs log group does not exist: create it (aws logs create-log-group --log-group-name <awslogs-group>) or set awslogs-create-group=true in the task definition's log options".to_owned()
         }
         FailureCause::OutOfMemory => {
-            "the container ran out of memory: raise the migration's memory with --migrate-memory (or [migrate] memory) or the task definition's memory"
+            "the container ran out of memory: raise the migration's memory with --migrate-memory (or [migrate] memory) or the task definition's memory".to_owned()
         }
         FailureCause::ResourceInitialization => {
-            "the task could not be initialised: check that the task execution role can read its secrets and pull from the registry"
+            "the task could not be initialised: check that the task execution role can read its secrets and pull from the registry".to_owned()
         }
         FailureCause::CannotStartContainer => {
-            "the container could not start: check that the command exists in the image"
+            "the container could not start: check that the command exists in the image".to_owned()
         }
         FailureCause::StoppedByUser => {
-            "the task was stopped by someone (StopTask) before it finished"
+            "the task was stopped by someone (StopTask) before it finished".to_owned()
         }
         FailureCause::CommandFailed | FailureCause::Other => return None,
     };
-    Some(text.to_owned())
+    Some(text)
 }
 
 fn aws_hint(error: &AwsError) -> Option<String> {
@@ -72,14 +149,12 @@ fn aws_hint(error: &AwsError) -> Option<String> {
         AwsErrorKind::Region => {
             "set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile)".to_owned()
         }
-        AwsErrorKind::Connection | AwsErrorKind::Timeout => {
-            match std::env::var("AWS_ENDPOINT_URL_ECS").or_else(|_| std::env::var("AWS_ENDPOINT_URL")) {
-                Ok(endpoint) => format!(
-                    "AWS_ENDPOINT_URL points shipmate at {endpoint}: is it running (`shipmate local serve`)?"
-                ),
-                Err(_) => "check the network route to the AWS endpoints (proxy settings, VPC endpoints)".to_owned(),
-            }
-        }
+        AwsErrorKind::Connection | AwsErrorKind::Timeout => match custom_endpoint() {
+            Some(endpoint) => format!(
+                "AWS_ENDPOINT_URL points shipmate at {endpoint}: is it running (`shipmate local serve`)?"
+            ),
+            None => "check the network route to the AWS endpoints (proxy settings, VPC endpoints)".to_owned(),
+        },
         AwsErrorKind::Service => match error.code.as_deref() {
             Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation") => format!(
                 "the credentials may not call {}: `shipmate iam-policy` prints the policy shipmate needs",

@@ -55,9 +55,13 @@ impl CliReporter {
             Event::TaskStatus {
                 role, last_status, ..
             } => format!("{}: task is {last_status}…", role.label()),
-            Event::LockWaiting { holder_status, .. } => {
-                format!("lock: waiting for another release ({holder_status})…")
-            }
+            Event::LockWaiting { holder, .. } => format!(
+                "lock: waiting for {}…",
+                holder.as_ref().map_or_else(
+                    || "another release".to_owned(),
+                    |h| format!("release {} ({})", h.release_id, h.state)
+                )
+            ),
             Event::RolloutProgress {
                 running, desired, ..
             } => format!("deploy: {running}/{desired} new tasks running…"),
@@ -81,41 +85,116 @@ impl CliReporter {
                 cluster,
                 service,
                 image,
-                container,
             } => {
-                format!(
-                    "release {release_id}: {image} -> service {service} (container {container}) in cluster {cluster}"
-                )
+                format!("release {release_id}: {image} -> service {service} in cluster {cluster}")
             }
+            Event::ReleaseResumed { entry, state } => format!(
+                "lock: carrying on the interrupted run of this release ({}, it was {state})",
+                short_td(entry)
+            ),
             Event::PhaseStarted { .. } | Event::PhaseFinished { .. } => return None,
             Event::RevisionReady {
                 task_definition,
+                container,
                 image_from,
                 reused,
                 ..
-            } => format!(
-                "prepare: {} task definition {} (image was {image_from})",
-                if *reused { "reusing" } else { "registered" },
+            } => {
+                if image_from.is_empty() {
+                    format!(
+                        "prepare: task definition {} (container {container}), as the interrupted run registered it",
+                        short_td(task_definition)
+                    )
+                } else {
+                    format!(
+                        "prepare: {} task definition {} (container {container}, image was {image_from})",
+                        if *reused { "reusing" } else { "registered" },
+                        short_td(task_definition)
+                    )
+                }
+            }
+            Event::AlreadyLive { task_definition } => format!(
+                "deploy: the service already runs {}; rollout skipped",
                 short_td(task_definition)
             ),
-            Event::AlreadyDeployed { task_definition } => {
+            Event::ServiceChanged { was, now } => format!(
+                "deploy: the service moved from {} to {} meanwhile (changed outside this release); releasing the image on top of {}",
+                short_td(was),
+                short_td(now),
+                short_td(now)
+            ),
+            Event::LockWaiting {
+                holder,
+                queue,
+                waited_ms,
+                ..
+            } => {
+                let who = holder.as_ref().map_or_else(
+                    || "another release".to_owned(),
+                    |h| format!("{h}"),
+                );
+                let behind = if *queue > 1 {
+                    format!(" ({queue} releases ahead)")
+                } else {
+                    String::new()
+                };
+                let waited = if *waited_ms > 0 {
+                    format!(" after {}", format_duration(std::time::Duration::from_millis(*waited_ms)))
+                } else {
+                    String::new()
+                };
+                format!("lock: waiting for {who}{behind}{waited}")
+            }
+            Event::LockAcquired { waited_ms, .. } => {
+                if *waited_ms < 1_000 {
+                    return None;
+                }
                 format!(
-                    "prepare: the service already runs {}; nothing to migrate",
-                    short_td(task_definition)
+                    "lock: acquired after {}",
+                    format_duration(std::time::Duration::from_millis(*waited_ms))
                 )
             }
-            Event::LockWaiting {
-                holder_task_arn,
-                holder_started_by,
-                holder_status,
-                ..
+            Event::LockBroken {
+                holder, silent_ms, ..
             } => format!(
-                "lock: waiting for another release's migration: task {}{} is {holder_status}",
-                task_id(holder_task_arn),
-                holder_started_by
+                "lock: {} stopped heartbeating {} ago and runs no migration: taking its lock over",
+                holder
                     .as_ref()
-                    .map(|by| format!(" (started by {by})"))
-                    .unwrap_or_default()
+                    .map_or_else(|| "a release".to_owned(), |h| format!("release {}", h.release_id)),
+                format_duration(std::time::Duration::from_millis(*silent_ms))
+            ),
+            Event::LockLost { entry } => self.paint(
+                "33",
+                &format!(
+                    "lock: this release stalled and another took its lock over ({}); taking it again",
+                    short_td(entry)
+                ),
+            ),
+            Event::MigrationSkipped { task_arn } => format!(
+                "migrate: this release already migrated (task {}); not running it again",
+                task_id(task_arn)
+            ),
+            Event::PreviousAttemptUnknown { task_arn } => format!(
+                "migrate: the interrupted run's migration task {} is no longer known to ECS (stopped over an hour ago); migrating again",
+                task_id(task_arn)
+            ),
+            Event::WaitingForEarlierAttempt { task_arn } => format!(
+                "migrate: an earlier run of this release started task {} with other settings; waiting for it to stop",
+                task_id(task_arn)
+            ),
+            Event::NewTasksStopped {
+                summary, limit, ..
+            } => self.paint(
+                "33",
+                &format!(
+                    "deploy: {summary}{}",
+                    limit.map(|l| format!(" (the release fails at {l})")).unwrap_or_default()
+                ),
+            ),
+            Event::RollbackPlanned { from, to } => format!(
+                "rollback: would move the service from {} to {} (dry run: nothing changed)",
+                short_td(from),
+                short_td(to)
             ),
             Event::TaskStarted {
                 role,
@@ -131,6 +210,7 @@ impl CliReporter {
                     "started"
                 },
                 task_id(task_arn),
+                // Attempts count within one release: shown only once an earlier one failed.
                 if *attempt > 0 {
                     format!(" (attempt {})", attempt + 1)
                 } else {
@@ -138,10 +218,9 @@ impl CliReporter {
                 }
             ),
             Event::PreviousAttemptFailed { task_arn, attempt } => format!(
-                "migrate: attempt {} of this release (task {}) failed earlier; starting attempt {}",
-                attempt + 1,
+                "migrate: an earlier attempt of this release (task {}) failed; starting attempt {}",
                 task_id(task_arn),
-                attempt + 2
+                attempt + 1
             ),
             Event::TaskStatus {
                 role, last_status, ..

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use shipmate_release_aws::{Clients, ConnectOptions, Driver, ReleaseError, TokioPace};
+use shipmate_release::error::ReleaseError;
+use shipmate_release_aws::{Clients, ConnectOptions, Driver, TokioPace};
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::ExitStatus;

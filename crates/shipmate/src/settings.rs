@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use shipmate_release::command::split_command;
 use shipmate_release::config::{FileConfig, OnCancel, parse_config};
 use shipmate_release::duration::parse_duration;
-use shipmate_release_aws::{DeployRequest, RollbackRequest, RunRequest};
+use shipmate_release::ledger::validate_key;
+use shipmate_release::release::{DeployRequest, LockSettings, RollbackRequest, RunRequest};
 
 /// Output format of the command's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,6 +79,41 @@ impl Defaults {
     pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
     pub(crate) const LOCK_LEASE: Duration = Duration::from_secs(5 * 60);
     pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+    /// The awslogs driver flushes about every 5 s and sends what it holds when the container
+    /// stops; 10 s of quiet after STOPPED covers that and CloudWatch's ingestion (docs/release.md).
+    pub(crate) const LOG_QUIET_PERIOD: Duration = Duration::from_secs(10);
+}
+
+fn lock_key_arg(text: &str) -> Result<String, String> {
+    validate_key(text).map(|()| text.to_owned())
+}
+
+/// Who runs this release, as the lock's waiters and `shipmate status` show it: the CI job when
+/// there is one, else user@host and the process.
+pub(crate) fn release_by() -> String {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(run) = env("GITHUB_RUN_ID") {
+        let repository = env("GITHUB_REPOSITORY").unwrap_or_default();
+        let attempt = env("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".to_owned());
+        return format!("github {repository} run {run}/{attempt}");
+    }
+    if let Some(build) = env("CODEBUILD_BUILD_ID") {
+        return format!("codebuild {build}");
+    }
+    if let Some(job) = env("CI_JOB_ID") {
+        return format!("gitlab job {job}");
+    }
+    let user = env("USER")
+        .or_else(|| env("LOGNAME"))
+        .unwrap_or_else(|| "someone".to_owned());
+    let host = env("HOSTNAME")
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{user}@{host} pid {}", std::process::id())
 }
 
 fn required(value: Option<String>, flag: &str, key: &str) -> anyhow::Result<String> {
@@ -137,9 +173,25 @@ pub(crate) struct ReleaseFlags {
     /// Return once the service is updated instead of following the rollout. [file: deploy.wait = false]
     #[arg(long)]
     pub(crate) no_wait: bool,
-    /// How long to wait for another release's migration (default 30m). [file: deploy.lock_timeout]
+    /// How long to wait for the releases ahead in the lock (default 30m). [file: deploy.lock_timeout]
     #[arg(long, value_parser = duration_arg)]
     pub(crate) lock_timeout: Option<Duration>,
+    /// What the release lock protects: releases with one key never migrate or go live at once
+    /// (default: the cluster and the image's repository). [file: deploy.lock_key]
+    #[arg(long, value_parser = lock_key_arg, env = "SHIPMATE_LOCK_KEY")]
+    pub(crate) lock_key: Option<String>,
+    /// How long a lock holder may go without a heartbeat before the next release takes over
+    /// (default 5m). [file: deploy.lock_lease]
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) lock_lease: Option<Duration>,
+    /// After a task stops, read its logs until nothing new arrived for this long (default 10s).
+    /// [file: migrate.log_quiet_period]
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) log_quiet_period: Option<Duration>,
+    /// Fail after this many new tasks stopped, when ECS's circuit breaker is off (default: the
+    /// circuit breaker's own threshold for the desired count). [file: deploy.max_failed_tasks]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_failed_tasks: Option<u32>,
     /// What SIGINT/SIGTERM does to a running migration: `stop` (StopTask) or `leave`. [file: deploy.on_cancel]
     #[arg(long, value_parser = on_cancel_arg)]
     pub(crate) on_cancel: Option<OnCancel>,
@@ -178,6 +230,10 @@ pub(crate) fn deploy_request(
         no_rollback,
         no_wait,
         lock_timeout,
+        lock_key,
+        lock_lease,
+        log_quiet_period,
+        max_failed_tasks,
         on_cancel,
         post_deploy,
         image_definitions: _,
@@ -232,16 +288,26 @@ pub(crate) fn deploy_request(
         poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
         rollback_on_failure,
         wait: !*no_wait && file.deploy.wait.unwrap_or(true),
-        lock_timeout: lock_timeout
-            .or(file.deploy.lock_timeout)
-            .unwrap_or(Defaults::LOCK_TIMEOUT),
-        lock_lease: file.deploy.lock_lease.unwrap_or(Defaults::LOCK_LEASE),
+        lock: LockSettings {
+            key: lock_key.clone().or(file.deploy.lock_key.clone()),
+            timeout: lock_timeout
+                .or(file.deploy.lock_timeout)
+                .unwrap_or(Defaults::LOCK_TIMEOUT),
+            lease: lock_lease
+                .or(file.deploy.lock_lease)
+                .unwrap_or(Defaults::LOCK_LEASE),
+            by: release_by(),
+        },
         on_cancel: on_cancel.or(file.deploy.on_cancel).unwrap_or_default(),
         post_deploy,
         post_deploy_timeout: file
             .post_deploy
             .timeout
             .unwrap_or(Defaults::MIGRATE_TIMEOUT),
+        log_quiet_period: log_quiet_period
+            .or(file.migrate.log_quiet_period)
+            .unwrap_or(Defaults::LOG_QUIET_PERIOD),
+        max_failed_tasks: max_failed_tasks.or(file.deploy.max_failed_tasks),
     })
 }
 
@@ -280,6 +346,9 @@ pub(crate) struct RunFlags {
     /// What SIGINT/SIGTERM does to the task: `stop` (StopTask) or `leave`.
     #[arg(long, value_parser = on_cancel_arg)]
     pub(crate) on_cancel: Option<OnCancel>,
+    /// After the task stops, read its logs until nothing new arrived for this long (default 10s).
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) log_quiet_period: Option<Duration>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub(crate) command: Vec<String>,
@@ -303,6 +372,7 @@ pub(crate) fn run_request(target: &TargetArgs, flags: &RunFlags) -> anyhow::Resu
         allow_spot,
         timeout,
         on_cancel,
+        log_quiet_period,
         command,
     } = flags;
     let file = load_file(config.as_deref())?;
@@ -327,21 +397,49 @@ pub(crate) fn run_request(target: &TargetArgs, flags: &RunFlags) -> anyhow::Resu
         timeout: timeout.unwrap_or(Defaults::RUN_TIMEOUT),
         poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
         on_cancel: on_cancel.or(file.deploy.on_cancel).unwrap_or_default(),
+        log_quiet_period: log_quiet_period
+            .or(file.migrate.log_quiet_period)
+            .unwrap_or(Defaults::LOG_QUIET_PERIOD),
     })
 }
 
 /// `shipmate rollback` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RollbackFlags {
-    /// The task definition to go back to (default: the revision before the current one).
+    /// The task definition to go back to (family:revision or ARN). Default: the last revision
+    /// that was live before the current one, from shipmate's release ledger.
     #[arg(long)]
     pub(crate) to: Option<String>,
+    /// Say where the rollback would go; change nothing and take no lock.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
     /// How long the rollback may take (default 30m).
     #[arg(long, value_parser = duration_arg)]
     pub(crate) timeout: Option<Duration>,
     /// Return once the service is updated.
     #[arg(long)]
     pub(crate) no_wait: bool,
+    #[command(flatten)]
+    pub(crate) lock: LockFlags,
+}
+
+/// `--lock-key` alone (status, unlock).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LockKeyFlag {
+    /// The release lock's key, when shipmate.toml or deploy set one. [file: deploy.lock_key]
+    #[arg(long, value_parser = lock_key_arg, env = "SHIPMATE_LOCK_KEY")]
+    pub(crate) lock_key: Option<String>,
+}
+
+/// The lock flags of commands other than deploy.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LockFlags {
+    /// The release lock's key, when shipmate.toml or deploy set one. [file: deploy.lock_key]
+    #[arg(long, value_parser = lock_key_arg, env = "SHIPMATE_LOCK_KEY")]
+    pub(crate) lock_key: Option<String>,
+    /// How long to wait for the releases ahead in the lock (default 30m). [file: deploy.lock_timeout]
+    #[arg(long, value_parser = duration_arg)]
+    pub(crate) lock_timeout: Option<Duration>,
 }
 
 pub(crate) fn rollback_request(
@@ -358,8 +456,13 @@ pub(crate) fn rollback_request(
     } = target;
     let RollbackFlags {
         to,
+        dry_run,
         timeout,
         no_wait,
+        lock: LockFlags {
+            lock_key,
+            lock_timeout,
+        },
     } = flags;
     let file = load_file(config.as_deref())?;
     Ok(RollbackRequest {
@@ -379,24 +482,39 @@ pub(crate) fn rollback_request(
             .unwrap_or(Defaults::DEPLOY_TIMEOUT),
         poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
         wait: !*no_wait,
+        dry_run: *dry_run,
+        lock: LockSettings {
+            key: lock_key.clone().or(file.deploy.lock_key.clone()),
+            timeout: lock_timeout
+                .or(file.deploy.lock_timeout)
+                .unwrap_or(Defaults::LOCK_TIMEOUT),
+            lease: file.deploy.lock_lease.unwrap_or(Defaults::LOCK_LEASE),
+            by: release_by(),
+        },
+        max_failed_tasks: file.deploy.max_failed_tasks,
     })
 }
 
-/// Cluster and service for `status`.
-pub(crate) fn service_target(target: &TargetArgs) -> anyhow::Result<(String, String)> {
+/// Cluster, service and lock key for `status` and `unlock`.
+pub(crate) fn ledger_target(
+    target: &TargetArgs,
+    lock_key: Option<&str>,
+) -> anyhow::Result<shipmate_release::release::UnlockRequest> {
     let file = load_file(target.config.as_deref())?;
-    Ok((
-        required(
+    Ok(shipmate_release::release::UnlockRequest {
+        cluster: required(
             target.cluster.clone().or(file.service.cluster.clone()),
             "--cluster",
             "service.cluster",
         )?,
-        required(
+        service: required(
             target.service.clone().or(file.service.service.clone()),
             "--service",
             "service.service",
         )?,
-    ))
+        lock_key: lock_key.map(str::to_owned).or(file.deploy.lock_key),
+        by: release_by(),
+    })
 }
 
 #[cfg(test)]

@@ -29,14 +29,16 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
-    let (mut report, result) = session.driver.deploy(&request).await;
+    let cluster = request.cluster.clone();
+    let service = request.service.clone();
+    let image = request.image.clone();
+    let finished = session.driver.deploy(request).await;
+    let (mut report, result) = (finished.report, finished.result);
     session.end_progress();
     let status = match &result {
         Ok(()) => {
             printer.info(&format!(
-                "released {} to service {}: {}",
-                request.image,
-                request.service,
+                "released {image} to service {service}: {}",
                 report.task_definition.as_deref().map_or("?", short_td)
             ));
             match write_image_definitions(&args.flags, &report) {
@@ -47,7 +49,7 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
                 }
             }
         }
-        Err(error) => report_error(printer, error, &request.cluster, Some(&request.service)),
+        Err(error) => report_error(printer, error, &cluster, Some(&service)),
     };
     finish(printer, args.target.output, "deploy", &mut report, status);
     status

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use shipmate_release::iam::{PolicyScope, policy};
-use shipmate_release_aws::ecs::Ecs;
-use shipmate_release_aws::{Clients, ConnectOptions, EventLog};
+use shipmate_release_aws::{Clients, ConnectOptions, Driver, EventLog, TokioPace};
+use tokio_util::sync::CancellationToken;
 
 use crate::settings::load_file;
 use crate::{ExitStatus, Printer};
@@ -106,51 +106,15 @@ async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'
 
 /// Fills what flags left unknown from the service and its task definition.
 async fn fill_from_service(scope: &mut PolicyScope) -> anyhow::Result<()> {
-    let clients = Clients::connect(
-        &ConnectOptions { max_attempts: 3 },
-        Arc::new(EventLog::default()),
-    )
-    .await;
-    let ecs = Ecs {
+    let reporter = Arc::new(EventLog::default());
+    let clients = Clients::connect(&ConnectOptions { max_attempts: 3 }, reporter.clone()).await;
+    let driver = Driver::new(
         clients,
-        cluster: scope.cluster.clone(),
-    };
-    let service = ecs.describe_service(&scope.service).await?;
-    // arn:<partition>:ecs:<region>:<account>:service/…
-    let arn = service.raw.service_arn().unwrap_or_default().to_owned();
-    let parts: Vec<&str> = arn.split(':').collect();
-    if let [_, partition, _, region, account, ..] = parts[..] {
-        scope.partition.get_or_insert_with(|| partition.to_owned());
-        scope.region.get_or_insert_with(|| region.to_owned());
-        scope.account.get_or_insert_with(|| account.to_owned());
-    }
-    let definition = ecs
-        .describe_task_definition(&service.view.task_definition)
-        .await?;
-    scope
-        .family
-        .get_or_insert_with(|| definition.family().unwrap_or_default().to_owned());
-    if scope.log_groups.is_empty() {
-        for container in definition.container_definitions() {
-            let group = container
-                .log_configuration()
-                .filter(|config| config.log_driver().as_str() == "awslogs")
-                .and_then(|config| config.options())
-                .and_then(|options| options.get("awslogs-group"));
-            if let Some(group) = group
-                && !scope.log_groups.contains(group)
-            {
-                scope.log_groups.push(group.clone());
-            }
-        }
-    }
-    if scope.pass_roles.is_empty() {
-        scope.pass_roles.extend(
-            [definition.task_role_arn(), definition.execution_role_arn()]
-                .into_iter()
-                .flatten()
-                .map(str::to_owned),
-        );
-    }
+        &scope.cluster,
+        reporter,
+        Arc::new(TokioPace),
+        CancellationToken::new(),
+    );
+    driver.fill_policy_scope(scope).await?;
     Ok(())
 }

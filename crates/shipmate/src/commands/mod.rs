@@ -8,6 +8,7 @@ pub(crate) mod plan;
 pub(crate) mod rollback;
 pub(crate) mod run;
 pub(crate) mod status;
+pub(crate) mod unlock;
 
 use crate::args::Command;
 use crate::{ExitStatus, Printer};
@@ -19,6 +20,7 @@ pub(crate) async fn run(command: Command, printer: &Printer) -> ExitStatus {
         Command::Plan(args) => plan::plan(args, printer).await,
         Command::Status(args) => status::status(args, printer).await,
         Command::Rollback(args) => rollback::rollback(args, printer).await,
+        Command::Unlock(args) => unlock::unlock(args, printer).await,
         Command::Local(command) => local::local(command, printer).await,
         Command::Demo(args) => demo::demo(args, printer).await,
         Command::IamPolicy(args) => iam_policy::iam_policy(args, printer).await,

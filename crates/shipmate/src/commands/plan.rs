@@ -28,12 +28,14 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
-    let outcome = session.driver.plan(&request).await;
+    let cluster = request.cluster.clone();
+    let service = request.service.clone();
+    let outcome = session.driver.plan(request).await;
     session.end_progress();
     let plan = match outcome {
         Ok(plan) => plan,
         Err(error) => {
-            return report_error(printer, &error, &request.cluster, Some(&request.service));
+            return report_error(printer, &error, &cluster, Some(&service));
         }
     };
     if args.target.output == OutputFormat::Json {
@@ -47,6 +49,7 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
         ),
         format!("  container      {}", plan.container),
         format!("  image          {} -> {}", plan.image_from, plan.image_to),
+        format!("  live now       {}", short_td(&plan.live_task_definition)),
         format!(
             "  revision       {} -> {}",
             short_td(&plan.task_definition_from),
@@ -113,8 +116,31 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
         }
     ));
     lines.push(format!(
+        "  failed tasks   {}",
+        if plan.circuit_breaker {
+            "ECS's circuit breaker decides".to_owned()
+        } else {
+            "shipmate fails the release after too many (no circuit breaker)".to_owned()
+        }
+    ));
+    lines.push(format!(
         "  migrate budget {}",
         format_duration(plan.migrate_timeout)
+    ));
+    lines.push(format!(
+        "  lock           {}: {}",
+        plan.lock_family,
+        match &plan.lock_holder {
+            Some(holder) => format!(
+                "held by {holder}{}",
+                if plan.lock_queue > 1 {
+                    format!(", {} more queued", plan.lock_queue - 1)
+                } else {
+                    String::new()
+                }
+            ),
+            None => "free".to_owned(),
+        }
     ));
     if let Some(command) = &plan.post_deploy_command {
         lines.push(format!("  post-deploy    {}", join_command(command)));

@@ -6,7 +6,9 @@ use crate::render::{finish, short_td};
 use crate::session::{Session, report_error};
 use crate::settings::{RollbackFlags, TargetArgs, rollback_request};
 
-/// Roll the service back to its previous task definition revision (or --to) and wait for it.
+/// Roll the service back to the last revision that was live before the current one (from
+/// shipmate's release ledger, or --to) and wait for it. A rollback is a release: it takes the
+/// release lock, so it never runs beside a migration.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RollbackArgs {
     #[command(flatten)]
@@ -24,18 +26,32 @@ pub(crate) async fn rollback(args: RollbackArgs, printer: &Printer) -> ExitStatu
         }
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
-    let (mut report, result) = session.driver.rollback(&request).await;
+    let cluster = request.cluster.clone();
+    let service = request.service.clone();
+    let dry_run = request.dry_run;
+    let finished = session.driver.rollback(request).await;
+    let (mut report, result) = (finished.report, finished.result);
     session.end_progress();
     let status = match &result {
-        Ok(()) => {
-            printer.info(&format!(
-                "service {} is on {}",
-                request.service,
+        Ok(()) if dry_run => {
+            printer.data(&format!(
+                "shipmate rollback would move service {service} from {} to {}",
+                report
+                    .previous_task_definition
+                    .as_deref()
+                    .map_or("?", short_td),
                 report.task_definition.as_deref().map_or("?", short_td)
             ));
             ExitStatus::Success
         }
-        Err(error) => report_error(printer, error, &request.cluster, Some(&request.service)),
+        Ok(()) => {
+            printer.info(&format!(
+                "service {service} is on {}",
+                report.task_definition.as_deref().map_or("?", short_td)
+            ));
+            ExitStatus::Success
+        }
+        Err(error) => report_error(printer, error, &cluster, Some(&service)),
     };
     finish(printer, args.target.output, "rollback", &mut report, status);
     status

@@ -25,11 +25,14 @@ pub(crate) async fn run(args: RunArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
-    let (mut report, result) = session.driver.run(&request).await;
+    let cluster = request.cluster.clone();
+    let service = request.service.clone();
+    let finished = session.driver.run(request).await;
+    let (mut report, result) = (finished.report, finished.result);
     session.end_progress();
     let status = match &result {
         Ok(code) => ExitStatus::external(*code),
-        Err(error) => report_error(printer, error, &request.cluster, request.service.as_deref()),
+        Err(error) => report_error(printer, error, &cluster, service.as_deref()),
     };
     finish(printer, args.target.output, "run", &mut report, status);
     status

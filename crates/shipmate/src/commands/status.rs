@@ -1,47 +1,107 @@
-//! `shipmate status`: deployments and recent releases of a service.
+//! `shipmate status`: the service's deployments, who holds its release lock, its recent
+//! releases with how they ended, where `shipmate rollback` would go, and `shipmate run` tasks.
 
-use shipmate_release::ids::release_of;
+use shipmate_release::duration::format_duration;
+use shipmate_release::ledger::Entry;
+use shipmate_release::release::Status;
 use shipmate_release::task::{TaskOutcome, TaskProgress, assess_task, task_id};
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 use crate::render::short_td;
 use crate::session::{Session, report_error};
-use crate::settings::{OutputFormat, TargetArgs, service_target};
+use crate::settings::{LockKeyFlag, OutputFormat, TargetArgs, ledger_target};
 
-/// Show where a service stands: its deployments and the recent releases' migrations.
+/// Show where a service stands: its deployments, who holds its release lock, its recent
+/// releases and what a rollback would pick.
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) target: TargetArgs,
+    #[command(flatten)]
+    pub(crate) lock: LockKeyFlag,
 }
 
 pub(crate) async fn status(args: StatusArgs, printer: &Printer) -> ExitStatus {
-    let (cluster, service) = match service_target(&args.target) {
-        Ok(target) => target,
+    let request = match ledger_target(&args.target, args.lock.lock_key.as_deref()) {
+        Ok(request) => request,
         Err(error) => {
             printer.error(&error);
             return ExitStatus::Usage;
         }
     };
+    let cluster = request.cluster.clone();
+    let service = request.service.clone();
     let session = Session::start(&args.target, printer, &cluster).await;
-    let outcome = session.driver.status(&service).await;
+    let outcome = session.driver.status(request).await;
     session.end_progress();
     let status = match outcome {
         Ok(status) => status,
         Err(error) => return report_error(printer, &error, &cluster, Some(&service)),
     };
     if args.target.output == OutputFormat::Json {
-        let value = serde_json::json!({
-            "service": status.service,
-            "console_url": status.console_url,
-            "releases": status.releases,
-        });
-        printer.data(&value.to_string());
+        printer.data(&serde_json::to_string(&status).unwrap_or_default());
         return ExitStatus::Success;
     }
+    for line in human(&status) {
+        printer.data(&line);
+    }
+    ExitStatus::Success
+}
+
+fn ago(now: i64, then: i64) -> String {
+    format!(
+        "{} ago",
+        format_duration(std::time::Duration::from_millis(
+            u64::try_from(now - then).unwrap_or(0) / 1000 * 1000
+        ))
+    )
+}
+
+fn release_line(entry: &Entry, now: i64) -> String {
+    let Some(record) = &entry.record else {
+        return format!("  #{:<4} (not a shipmate entry)", entry.revision);
+    };
+    let outcome = match (record.outcome, entry.open) {
+        (Some(outcome), _) => outcome.label().to_owned(),
+        (None, true) => format!("in progress ({})", record.state.label()),
+        (None, false) => "closed".to_owned(),
+    };
+    let migration = match &record.migration {
+        Some(m) => match (m.passed, &m.task_arn) {
+            (Some(true), Some(task)) => format!(", migration {} passed", task_id(task)),
+            (Some(false), Some(task)) => format!(", migration {} failed", task_id(task)),
+            (_, Some(task)) => format!(", migration {}", task_id(task)),
+            _ => String::new(),
+        },
+        None => String::new(),
+    };
+    let moved = match (&record.from, &record.to) {
+        (Some(from), Some(to)) => format!(" {} -> {}", short_td(from), short_td(to)),
+        _ => String::new(),
+    };
+    let when = entry
+        .registered_at
+        .map(|t| format!(", {}", ago(now, t)))
+        .unwrap_or_default();
+    format!(
+        "  #{:<4} {} {:<17} {}{moved}: {outcome}{migration}{when}{}",
+        entry.revision,
+        record.release_id,
+        record.kind.label(),
+        record.image.as_deref().unwrap_or("-"),
+        if record.by.is_empty() {
+            String::new()
+        } else {
+            format!(", by {}", record.by)
+        }
+    )
+}
+
+fn human(status: &Status) -> Vec<String> {
     let view = &status.service;
-    printer.data(&format!(
+    let now = status.lock.read_at;
+    let mut lines = vec![format!(
         "service {} ({}): {} running / {} desired, {} pending, task definition {}",
         view.service_name,
         view.status,
@@ -49,10 +109,10 @@ pub(crate) async fn status(args: StatusArgs, printer: &Printer) -> ExitStatus {
         view.desired_count,
         view.pending_count,
         short_td(&view.task_definition)
-    ));
-    printer.data("deployments:");
+    )];
+    lines.push("deployments:".to_owned());
     for d in &view.deployments {
-        printer.data(&format!(
+        lines.push(format!(
             "  {:<8} {:<28} {} running {}/{} pending {} failed {}{}",
             d.status,
             d.id,
@@ -67,33 +127,63 @@ pub(crate) async fn status(args: StatusArgs, printer: &Printer) -> ExitStatus {
                 .unwrap_or_default()
         ));
     }
-    printer.data("recent releases (shipmate one-off tasks):");
-    if status.releases.is_empty() {
-        printer.data("  none visible (ECS keeps stopped tasks for about an hour)");
+    lines.push(format!("release lock ({}):", status.lock.family));
+    match status.lock.open.split_first() {
+        None => lines.push("  free".to_owned()),
+        Some((holder, queue)) => {
+            let beat = holder
+                .record
+                .as_ref()
+                .and_then(|r| r.heartbeat)
+                .map(|t| format!(", last heartbeat {}", ago(now, t)))
+                .unwrap_or_default();
+            lines.push(format!(
+                "  held by {}{beat}",
+                status
+                    .lock
+                    .holder()
+                    .map_or_else(|| short_td(&holder.arn).to_owned(), |h| h.to_string())
+            ));
+            for waiting in queue {
+                lines.push(format!(
+                    "  then   {}",
+                    release_line(waiting, now).trim_start()
+                ));
+            }
+        }
     }
-    for task in &status.releases {
-        let outcome = match assess_task(task) {
-            TaskProgress::Finished(TaskOutcome::Succeeded) => "succeeded".to_owned(),
-            TaskProgress::Finished(TaskOutcome::Exited { exit_code, .. }) => {
-                format!("exited {exit_code}")
-            }
-            TaskProgress::Finished(TaskOutcome::FailedToStart { reason, .. }) => {
-                format!("failed to start: {reason}")
-            }
-            _ => task.last_status.to_lowercase(),
-        };
-        printer.data(&format!(
-            "  release {} task {} {}",
-            task.started_by
-                .as_deref()
-                .and_then(release_of)
-                .unwrap_or("?"),
-            task_id(&task.task_arn),
-            outcome
-        ));
+    lines.push("releases (newest first):".to_owned());
+    if status.releases.is_empty() {
+        lines.push("  none on record yet".to_owned());
+    }
+    for entry in &status.releases {
+        lines.push(release_line(entry, now));
+    }
+    lines.push(format!(
+        "rollback would return to: {}",
+        status
+            .rollback_to
+            .as_deref()
+            .map_or("nothing on record (give --to)", short_td)
+    ));
+    if !status.run_tasks.is_empty() {
+        lines.push("shipmate run tasks (ECS keeps stopped tasks about an hour):".to_owned());
+        for task in &status.run_tasks {
+            let outcome = match assess_task(task) {
+                TaskProgress::Finished(TaskOutcome::Succeeded) => "exited 0".to_owned(),
+                TaskProgress::Finished(TaskOutcome::Exited { exit_code, .. }) => {
+                    format!("exited {exit_code}")
+                }
+                TaskProgress::Finished(TaskOutcome::FailedToStart { reason, .. }) => {
+                    format!("failed to start: {reason}")
+                }
+                _ => task.last_status.to_lowercase(),
+            };
+            lines.push(format!("  task {} {outcome}", task_id(&task.task_arn)));
+        }
     }
     if let Some(url) = &status.console_url {
-        printer.data(&format!("console: {url}"));
+        lines.push(format!("console: {url}"));
     }
-    ExitStatus::Success
+    lines
 }

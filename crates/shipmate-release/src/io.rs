@@ -1,0 +1,184 @@
+//! The vocabulary between the release logic and whoever executes it: the [`Command`]s it issues
+//! (one AWS operation each, or a wait) and the [`Observation`]s it gets back. Plain data, no AWS
+//! types: the AWS driver converts both ways, the simulated ECS of the tests answers directly.
+
+use crate::event::TaskRole;
+use crate::fault::Fault;
+use crate::ledger::{Entry, Record};
+use crate::plan::{ContainerChoice, Launch, NetworkView};
+use crate::service::ServiceView;
+use crate::task::TaskView;
+
+/// A task definition as the release needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDefinitionView {
+    pub arn: String,
+    pub family: String,
+    pub revision: i32,
+    pub containers: Vec<ContainerChoice>,
+}
+
+impl TaskDefinitionView {
+    /// Container name → essential (ECS's default is essential).
+    pub fn essential(&self, container: &str) -> bool {
+        self.containers
+            .iter()
+            .find(|c| c.name == container)
+            .is_none_or(|c| c.essential)
+    }
+}
+
+/// Everything RunTask needs for one one-off task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    pub task_definition: String,
+    pub container: String,
+    pub command: Option<Vec<String>>,
+    pub cpu: Option<i32>,
+    pub memory: Option<i32>,
+    pub network: Option<NetworkView>,
+    pub launch: Launch,
+    pub platform_version: Option<String>,
+    pub started_by: String,
+    /// RunTask's idempotency token: the same token and parameters return the same task.
+    pub client_token: Option<String>,
+}
+
+/// Where a task's awslogs stream is and how long to read it after the task stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFollowSpec {
+    pub role: TaskRole,
+    pub group: String,
+    pub stream: String,
+    pub poll_ms: i64,
+    /// After the task stopped, read until nothing new arrived for this long.
+    pub quiet_ms: i64,
+    /// … but stop this long after the quiet period at the latest.
+    pub cap_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    // The ledger (one task-definition family).
+    /// ListTaskDefinitions, ACTIVE, ascending: the open entries' revisions.
+    ListOpenEntries {
+        family: String,
+    },
+    /// The highest revision of the family, open or closed (`None`: no entry yet).
+    NewestEntry {
+        family: String,
+    },
+    /// DescribeTaskDefinition with tags for each revision; missing ones are left out.
+    DescribeEntries {
+        family: String,
+        revisions: Vec<i32>,
+    },
+    RegisterEntry {
+        family: String,
+        record: Record,
+    },
+    /// TagResource with the whole record (idempotent).
+    TagEntry {
+        arn: String,
+        record: Record,
+    },
+    /// TagResource, then DeregisterTaskDefinition: the release ended and its lock is free.
+    CloseEntry {
+        arn: String,
+        record: Record,
+    },
+
+    // The service.
+    DescribeService {
+        service: String,
+    },
+    DescribeTaskDefinition {
+        arn: String,
+    },
+    /// A revision like `base` with `container`'s image set to `image` (`base` itself when it
+    /// already has that image).
+    RegisterRevision {
+        base: String,
+        container: String,
+        image: String,
+    },
+    UpdateService {
+        service: String,
+        task_definition: String,
+    },
+    /// ListTasks, by family and/or `startedBy` (a service deployment starts its tasks with
+    /// its id), RUNNING or STOPPED (stopped ones stay listed for about an hour).
+    ListTasks {
+        family: Option<String>,
+        started_by: Option<String>,
+        stopped: bool,
+    },
+
+    // One-off tasks.
+    RunTask(Box<TaskSpec>),
+    DescribeTasks {
+        arns: Vec<String>,
+    },
+    StopTask {
+        arn: String,
+        reason: String,
+    },
+
+    // Logs, read alongside by the driver.
+    FollowLogs {
+        task_arn: String,
+        spec: LogFollowSpec,
+    },
+    /// Tells the log follower of `role` the task stopped at `at_ms`: start draining.
+    TaskStopped {
+        role: TaskRole,
+        at_ms: i64,
+    },
+    /// Waits until the log follower of `role` has drained its stream.
+    AwaitLogs {
+        role: TaskRole,
+    },
+
+    /// Waits until `until_ms` (or until cancelled).
+    Sleep {
+        until_ms: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    OpenEntries(Vec<i32>),
+    NewestEntry(Option<i32>),
+    Entries(Vec<Entry>),
+    EntryRegistered(Entry),
+    EntryTagged,
+    EntryClosed,
+    Service(Box<ServiceView>),
+    /// DescribeServices answered MISSING.
+    ServiceMissing,
+    TaskDefinition(TaskDefinitionView),
+    RevisionRegistered {
+        arn: String,
+        reused: bool,
+    },
+    ServiceUpdated(Box<ServiceView>),
+    TaskArns(Vec<String>),
+    TaskStarted(Box<TaskView>),
+    /// RunTask's ConflictException: the client token belongs to these tasks.
+    RunTaskConflict(Vec<String>),
+    /// RunTask placed nothing: its `failures[]`, as `reason: detail`.
+    RunTaskFailed(Vec<String>),
+    /// DescribeTasks: the tasks ECS still knows (forgotten ones are left out).
+    Tasks(Vec<TaskView>),
+    TaskStopping,
+    /// A log command was handed to the follower.
+    Noted,
+    LogsDrained {
+        lines: u64,
+    },
+    Woke,
+    /// SIGINT/SIGTERM arrived while sleeping.
+    Cancelled,
+    /// The command failed (after the SDK's retries).
+    Failed(Fault),
+}

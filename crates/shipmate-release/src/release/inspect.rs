@@ -1,0 +1,275 @@
+//! The read-only commands: `plan` (what deploy would do), `status` (where a service stands,
+//! who holds its lock, its releases and what a rollback would pick) and `unlock` (who holds a
+//! stuck lock, and releasing it once a person confirmed).
+
+use serde::Serialize;
+
+use crate::error::{Holder, ReleaseError};
+use crate::ids::{self, ReleaseInputs};
+use crate::io::{Command, Observation};
+use crate::ledger::{self, Entry, EntryOutcome, State};
+use crate::machine::{Io, Machine};
+use crate::plan::{FieldChange, Plan, choose_container, migration_launch};
+use crate::report::service_console_url;
+use crate::service::ServiceView;
+use crate::task::TaskView;
+
+use super::DeployRequest;
+use super::ctx::{Ctx, Stop};
+use super::lock::holder_of;
+use super::rollback::family_of_service;
+
+/// The lock of a ledger: who holds it and who queues behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockView {
+    pub family: String,
+    /// Open entries, oldest (the holder) first.
+    pub open: Vec<Entry>,
+    /// When this was read (epoch milliseconds), to tell heartbeat ages.
+    pub read_at: i64,
+}
+
+impl LockView {
+    pub fn holder(&self) -> Option<Holder> {
+        self.open.first().and_then(holder_of)
+    }
+}
+
+/// `shipmate status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub service: ServiceView,
+    pub console_url: Option<String>,
+    pub lock: LockView,
+    /// The ledger's latest entries, newest first.
+    pub releases: Vec<Entry>,
+    /// Where `shipmate rollback` would go now.
+    pub rollback_to: Option<String>,
+    /// `shipmate run` tasks of the service's family ECS still knows (about an hour).
+    pub run_tasks: Vec<TaskView>,
+}
+
+/// What `status` and `unlock` need to find a ledger.
+#[derive(Debug, Clone)]
+pub struct UnlockRequest {
+    pub cluster: String,
+    pub service: String,
+    pub lock_key: Option<String>,
+    /// Who releases it, recorded on the entry.
+    pub by: String,
+}
+
+/// How many releases `status` lists.
+const STATUS_RELEASES: i32 = 10;
+
+pub(crate) async fn newest_revision(ctx: &mut Ctx, family: &str) -> Result<Option<i32>, Stop> {
+    match ctx
+        .call(Command::NewestEntry {
+            family: family.to_owned(),
+        })
+        .await?
+    {
+        Observation::NewestEntry(newest) => Ok(newest),
+        other => Err(ctx.unexpected("ListTaskDefinitions", &other)),
+    }
+}
+
+async fn lock_view(ctx: &mut Ctx, family: &str) -> Result<LockView, Stop> {
+    let open = match ctx
+        .call(Command::ListOpenEntries {
+            family: family.to_owned(),
+        })
+        .await?
+    {
+        Observation::OpenEntries(revisions) => revisions,
+        other => return Err(ctx.unexpected("ListTaskDefinitions", &other)),
+    };
+    let mut entries = ctx.describe_entries(family, open).await?;
+    entries.retain(|e| e.open);
+    entries.sort_by_key(|e| e.revision);
+    Ok(LockView {
+        family: family.to_owned(),
+        open: entries,
+        read_at: ctx.now(),
+    })
+}
+
+fn stop_to_error(stop: Stop) -> ReleaseError {
+    match stop {
+        Stop::Error(error) => error,
+        Stop::Cancelled => ReleaseError::Interrupted {
+            phase: "status",
+            task_arn: None,
+            action: None,
+            service_updating: None,
+        },
+    }
+}
+
+pub fn status(request: UnlockRequest) -> Machine<Result<Status, ReleaseError>> {
+    Machine::new(|io: Io| async move {
+        let mut ctx = Ctx::new(io, &request.cluster);
+        read_status(&mut ctx, &request).await.map_err(stop_to_error)
+    })
+}
+
+async fn read_status(ctx: &mut Ctx, request: &UnlockRequest) -> Result<Status, Stop> {
+    let service = ctx.describe_service(&request.service).await?;
+    let family = family_of_service(ctx, request.lock_key.as_deref(), &service).await?;
+    let lock = lock_view(ctx, &family).await?;
+    let releases = match newest_revision(ctx, &family).await? {
+        Some(newest) => {
+            let revisions: Vec<i32> = (1.max(newest - STATUS_RELEASES + 1)..=newest)
+                .rev()
+                .collect();
+            let mut entries = ctx.describe_entries(&family, revisions).await?;
+            entries.sort_by_key(|e| std::cmp::Reverse(e.revision));
+            entries
+        }
+        None => Vec::new(),
+    };
+    let rollback_to = ledger::rollback_target(&releases, &request.service, service.live_revision())
+        .map(str::to_owned);
+    let family_of_td = service
+        .desired_revision()
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split(':').next())
+        .unwrap_or_default()
+        .to_owned();
+    let mut run_arns = Vec::new();
+    for stopped in [false, true] {
+        match ctx
+            .call(Command::ListTasks {
+                family: Some(family_of_td.clone()),
+                started_by: Some("shipmate/run".to_owned()),
+                stopped,
+            })
+            .await?
+        {
+            Observation::TaskArns(arns) => run_arns.extend(arns),
+            other => return Err(ctx.unexpected("ListTasks", &other)),
+        }
+    }
+    let mut run_tasks = ctx.describe_tasks(&run_arns).await?;
+    run_tasks.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+    Ok(Status {
+        console_url: service_console_url(&service.service_arn, &request.cluster, &request.service),
+        service,
+        lock,
+        releases,
+        rollback_to,
+        run_tasks,
+    })
+}
+
+/// `shipmate unlock`, first half: the lock of the service's ledger as it stands.
+pub fn unlock_inspect(request: UnlockRequest) -> Machine<Result<LockView, ReleaseError>> {
+    Machine::new(|io: Io| async move {
+        let mut ctx = Ctx::new(io, &request.cluster);
+        let result = async {
+            let service = ctx.describe_service(&request.service).await?;
+            let family = family_of_service(&mut ctx, request.lock_key.as_deref(), &service).await?;
+            lock_view(&mut ctx, &family).await
+        }
+        .await;
+        result.map_err(stop_to_error)
+    })
+}
+
+/// `shipmate unlock`, second half, once a person confirmed: closes the holder's entry.
+pub fn unlock_close(
+    cluster: String,
+    holder: Entry,
+    by: String,
+) -> Machine<Result<(), ReleaseError>> {
+    Machine::new(|io: Io| async move {
+        let mut ctx = Ctx::new(io, &cluster);
+        let mut record = holder
+            .record
+            .clone()
+            .unwrap_or_else(|| ledger::Record::new("unknown", ledger::Kind::Deploy, &cluster, &[]));
+        record.outcome = Some(EntryOutcome::Unlocked);
+        record.state = State::Closed;
+        record.closed_by = Some(by);
+        record.finished_at = Some(ctx.now());
+        ctx.close_entry(&holder.arn, record)
+            .await
+            .map_err(stop_to_error)
+    })
+}
+
+/// `shipmate plan`: what deploy would do. Only reads.
+pub fn plan(request: DeployRequest) -> Machine<Result<Plan, ReleaseError>> {
+    Machine::new(|io: Io| async move {
+        let mut ctx = Ctx::new(io, &request.cluster);
+        read_plan(&mut ctx, &request).await.map_err(stop_to_error)
+    })
+}
+
+async fn read_plan(ctx: &mut Ctx, request: &DeployRequest) -> Result<Plan, Stop> {
+    let service = ctx.describe_service(&request.service).await?;
+    let current_arn = service.desired_revision().to_owned();
+    let current = ctx.describe_task_definition(&current_arn).await?;
+    let chosen = choose_container(
+        &current.arn,
+        &current.containers,
+        request.container.as_deref(),
+    )
+    .map_err(|e| Stop::Error(e.into()))?
+    .clone();
+    let key = request
+        .lock
+        .key
+        .clone()
+        .unwrap_or_else(|| ledger::default_key(&request.cluster, &request.image));
+    let lock = lock_view(ctx, &ledger::family(&key)).await?;
+    let changes = if chosen.image == request.image {
+        Vec::new()
+    } else {
+        vec![FieldChange {
+            field: format!("containerDefinitions[{}].image", chosen.name),
+            from: chosen.image.clone(),
+            to: request.image.clone(),
+        }]
+    };
+    Ok(Plan {
+        release_id: ids::release_id(&ReleaseInputs {
+            cluster: &request.cluster,
+            service: &request.service,
+            image: &request.image,
+            container: request.container.as_deref().unwrap_or(""),
+            migrate: request.migrate.as_deref(),
+        }),
+        cluster: request.cluster.clone(),
+        service: request.service.clone(),
+        container: chosen.name.clone(),
+        image_from: chosen.image.clone(),
+        image_to: request.image.clone(),
+        task_definition_from: current.arn.clone(),
+        live_task_definition: service.live_revision().to_owned(),
+        reuses_revision: (chosen.image == request.image).then(|| current.arn.clone()),
+        changes,
+        migrate_command: request.migrate.clone(),
+        migrate_cpu: request.migrate_cpu,
+        migrate_memory: request.migrate_memory,
+        launch: migration_launch(
+            service.launch_type.as_deref(),
+            &service.capacity,
+            request.launch_type.as_deref(),
+            request.allow_spot,
+        ),
+        platform_version: service.platform_version.clone(),
+        network: service.network.clone(),
+        desired_count: service.desired_count,
+        circuit_breaker: service.circuit_breaker.is_some(),
+        migrate_timeout: request.migrate_timeout,
+        deploy_timeout: request.deploy_timeout,
+        poll_interval: request.poll_interval,
+        rollback_on_failure: request.rollback_on_failure,
+        post_deploy_command: request.post_deploy.clone(),
+        lock_family: lock.family.clone(),
+        lock_holder: lock.holder(),
+        lock_queue: u32::try_from(lock.open.len()).unwrap_or(u32::MAX),
+    })
+}
