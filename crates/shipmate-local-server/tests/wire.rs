@@ -217,6 +217,100 @@ async fn faults_armed_over_http_hit_exactly_n_calls() {
 }
 
 #[tokio::test]
+async fn an_empty_response_fault_answers_200_with_an_empty_object_instead_of_the_engine() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    const ECS: &str = "AmazonEC2ContainerServiceV20141113";
+    let created = aws_call(addr, &format!("{ECS}.CreateCluster"), b"{}")
+        .await
+        .unwrap();
+    assert_eq!(created.status, 200);
+    let registered = aws_call(
+        addr,
+        &format!("{ECS}.RegisterTaskDefinition"),
+        br#"{"family":"f","containerDefinitions":[{"name":"main","image":"img:1","memory":64}]}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status, 200);
+    let armed = send(
+        addr,
+        "POST",
+        "/_shipmate/faults",
+        &[],
+        br#"{"kind":"empty_response","operation":"DescribeTaskDefinition","count":2}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(armed.status, 200);
+    let listed = send(addr, "GET", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        listed["faults"],
+        serde_json::json!([{"kind": "empty_response", "operation": "DescribeTaskDefinition", "count": 2}])
+    );
+
+    let describe = format!("{ECS}.DescribeTaskDefinition");
+    // Other operations are untouched.
+    let tasks = aws_call(addr, &format!("{ECS}.ListTasks"), b"{}")
+        .await
+        .unwrap();
+    assert_eq!(tasks.json(), serde_json::json!({"taskArns": []}));
+    for _ in 0..2 {
+        let empty = aws_call(addr, &describe, br#"{"taskDefinition":"f"}"#)
+            .await
+            .unwrap();
+        assert_eq!(empty.status, 200);
+        assert_eq!(empty.body, b"{}");
+        assert_eq!(
+            empty.header("content-type"),
+            Some("application/x-amz-json-1.1")
+        );
+        assert!(empty.header("x-amzn-requestid").is_some());
+    }
+    let real = aws_call(addr, &describe, br#"{"taskDefinition":"f"}"#)
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(real["taskDefinition"]["revision"], 1, "{real}");
+
+    let records: Vec<_> = server
+        .request_log()
+        .records()
+        .into_iter()
+        .filter(|record| record.operation.as_deref() == Some("DescribeTaskDefinition"))
+        .map(|record| (record.fault, record.status))
+        .collect();
+    assert_eq!(
+        records,
+        vec![
+            (Some("empty_response".to_owned()), Some(200)),
+            (Some("empty_response".to_owned()), Some(200)),
+            (None, Some(200)),
+        ]
+    );
+
+    // The Rust helper arms the same fault; DELETE disarms it with the rest.
+    server.answer_empty("DescribeTasks", 3);
+    let cleared = send(addr, "DELETE", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(cleared.status, 200);
+    let described = aws_call(
+        addr,
+        &format!("{ECS}.DescribeTasks"),
+        br#"{"tasks":["0123456789abcdef0123456789abcdef"]}"#,
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(described["failures"][0]["reason"], "MISSING", "{described}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn unknown_control_paths_are_404() {
     let server = start(ServerConfig::default()).await.unwrap();
     let response = send(server.addr(), "GET", "/_shipmate/nope", &[], b"")

@@ -12,7 +12,7 @@ use shipmate_local_protocol::AwsError;
 
 use super::{Body, aws_response, error_response, read_body};
 use crate::Shared;
-use crate::faults::WireFault;
+use crate::faults::{WireFault, WireFaultKind};
 
 /// Largest image archive accepted by `PUT /_shipmate/images`.
 const MAX_IMAGE_ARCHIVE: usize = 4 * 1024 * 1024 * 1024;
@@ -186,20 +186,17 @@ fn add_fault(shared: &Shared, body: &Bytes) -> Result<(), AwsError> {
         )
     };
     let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
-    let kind = value
+    // A kind WireFaultKind knows is a wire fault; anything else must be an engine fault.
+    let wire = value
         .get("kind")
-        .and_then(|kind| kind.as_str())
-        .unwrap_or("");
-    match kind {
-        "throttle" | "server_error" | "unavailable" | "drop_connection" => {
-            shared
-                .faults
-                .add(serde_json::from_value::<WireFault>(value).map_err(invalid)?);
-        }
-        _ => {
-            let fault = serde_json::from_value::<EngineFault>(value).map_err(invalid)?;
-            fault.apply(shared.engine.ecs.faults())?;
-        }
+        .is_some_and(|kind| serde_json::from_value::<WireFaultKind>(kind.clone()).is_ok());
+    if wire {
+        shared
+            .faults
+            .add(serde_json::from_value::<WireFault>(value).map_err(invalid)?);
+    } else {
+        let fault = serde_json::from_value::<EngineFault>(value).map_err(invalid)?;
+        fault.apply(shared.engine.ecs.faults())?;
     }
     Ok(())
 }
