@@ -1140,8 +1140,8 @@ async fn task_processes_die_with_a_killed_endpoint() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day() {
+/// An engine whose clock only moves when the test says so, starting at epoch second 1.8e9.
+async fn on_manual_clock() -> (Local, shipmate_local_engine::clock::ManualClock) {
     let clock = shipmate_local_engine::clock::ManualClock::starting_at(
         std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
     );
@@ -1150,6 +1150,14 @@ async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day(
         ..EngineConfig::default()
     })
     .await;
+    (local, clock)
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_token_is_kept_until_an_hour_after_its_task_stopped_and_replays_it_trimmed() {
+    let (local, clock) = on_manual_clock().await;
     local.register("brief", json!([container(&["true"])])).await;
     let request = json!({"cluster": "c1", "taskDefinition": "brief", "clientToken": "t-1"});
     let first = local.ecs("RunTask", request.clone()).await.unwrap();
@@ -1157,21 +1165,87 @@ async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day(
     let task = local.wait_stopped(&arn).await;
     assert_eq!(task["stoppedAt"], 1_800_000_000.0);
 
-    clock.advance(Duration::from_secs(59 * 60));
+    clock.advance(59 * MINUTE);
     assert_eq!(local.describe(&arn).await["lastStatus"], "STOPPED");
     let again = local.ecs("RunTask", request.clone()).await.unwrap();
-    assert_eq!(again["tasks"][0]["taskArn"], arn.as_str());
+    assert_eq!(
+        again,
+        json!({
+            "tasks": [{"taskArn": arn, "lastStatus": "STOPPED", "desiredStatus": "STOPPED"}],
+            "failures": [],
+        }),
+        "a stopped task is replayed with only the three members ECS keeps"
+    );
+    let mut changed = request.clone();
+    changed["startedBy"] = json!("someone-else");
+    let conflict = local.ecs("RunTask", changed.clone()).await.unwrap_err();
+    assert_eq!(conflict.code, "ConflictException");
+    assert_eq!(conflict.extra["resourceIds"], json!([arn]));
 
-    clock.advance(Duration::from_secs(2 * 60));
+    // One hour after the stop the token (and the task) are forgotten: the token is free again.
+    clock.advance(2 * MINUTE);
     let output = local
         .ecs("DescribeTasks", json!({"cluster": "c1", "tasks": [arn]}))
         .await
         .unwrap();
     assert_eq!(output["failures"][0]["reason"], "MISSING");
+    let later = local.ecs("RunTask", changed).await.unwrap();
+    let new_arn = later["tasks"][0]["taskArn"].as_str().unwrap();
+    assert_ne!(new_arn, arn.as_str());
+    assert_eq!(later["tasks"][0]["startedBy"], "someone-else");
+}
 
-    clock.advance(Duration::from_secs(24 * 60 * 60));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_token_whose_task_still_runs_is_replayed_in_full_and_forgotten_after_a_day() {
+    let (local, clock) = on_manual_clock().await;
+    local
+        .register("long", json!([container(&["sleep", "300"])]))
+        .await;
+    let request = json!({"cluster": "c1", "taskDefinition": "long", "clientToken": "t-2"});
+    let first = local.ecs("RunTask", request.clone()).await.unwrap();
+    let arn = first["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
+    local.wait_running(&arn).await;
+
+    clock.advance(23 * 60 * MINUTE + 59 * MINUTE);
+    let again = local.ecs("RunTask", request.clone()).await.unwrap();
+    let replayed = &again["tasks"][0];
+    assert_eq!(replayed["taskArn"], arn.as_str());
+    assert_eq!(replayed["lastStatus"], "RUNNING");
+    assert_eq!(
+        replayed["clusterArn"],
+        "arn:aws:ecs:eu-west-1:000000000000:cluster/c1"
+    );
+    assert_eq!(
+        replayed["containers"][0]["lastStatus"], "RUNNING",
+        "{replayed}"
+    );
+    assert!(replayed["version"].as_i64().unwrap() > 1, "{replayed}");
+
+    clock.advance(2 * MINUTE);
     let later = local.ecs("RunTask", request).await.unwrap();
     assert_ne!(later["tasks"][0]["taskArn"], arn.as_str());
+    local.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_token_that_started_no_task_is_kept_for_an_hour() {
+    let (local, clock) = on_manual_clock().await;
+    local.register("brief", json!([container(&["true"])])).await;
+    local.engine.ecs.faults().fail_next_placements(1, None);
+    let request = json!({"cluster": "c1", "taskDefinition": "brief", "clientToken": "t-3"});
+    let first = local.ecs("RunTask", request.clone()).await.unwrap();
+    assert_eq!(first["tasks"], json!([]));
+    assert_eq!(first["failures"][0]["reason"], "RESOURCE:MEMORY");
+
+    // The placement fault is used up, so only a replay can answer without a task.
+    clock.advance(59 * MINUTE);
+    let again = local.ecs("RunTask", request.clone()).await.unwrap();
+    assert_eq!(again, first);
+
+    clock.advance(2 * MINUTE);
+    let later = local.ecs("RunTask", request).await.unwrap();
+    assert_eq!(later["failures"], json!([]));
+    assert_eq!(later["tasks"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 
 mod addresses;
 mod arns;
+mod client_tokens;
 mod clusters;
 mod dependencies;
 mod health;
