@@ -379,3 +379,44 @@ async fn a_replayed_client_token_parses_trimmed_for_a_stopped_task_and_full_for_
     }
     endpoint.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_response_fault_reaches_the_sdk_as_a_success_with_every_member_missing() {
+    let endpoint = Endpoint::start().await;
+    endpoint.create_cluster(CLUSTER).await;
+    register_fargate(
+        &endpoint,
+        "empty",
+        vec![container("app", "empty:1", &["/bin/true"])],
+    )
+    .await;
+    endpoint.server().answer_empty("DescribeTaskDefinition", 1);
+    endpoint.server().answer_empty("DescribeTasks", 1);
+    let described = endpoint
+        .ecs
+        .describe_task_definition()
+        .task_definition("empty")
+        .send()
+        .await
+        .expect("an empty object parses");
+    assert!(described.task_definition().is_none(), "{described:?}");
+    let tasks = endpoint
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks("0123456789abcdef0123456789abcdef")
+        .send()
+        .await
+        .expect("an empty object parses");
+    assert!(tasks.tasks().is_empty() && tasks.failures().is_empty());
+    // The faults are used up: the next call is answered by the engine.
+    let described = endpoint
+        .ecs
+        .describe_task_definition()
+        .task_definition("empty")
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    assert_eq!(described.task_definition().map(|d| d.revision()), Some(1));
+    endpoint.shutdown().await;
+}
