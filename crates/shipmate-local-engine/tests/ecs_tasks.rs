@@ -208,6 +208,87 @@ async fn a_failing_command_stops_the_task_with_its_exit_code_and_every_log_line(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_delayed_log_ingestion_the_last_lines_show_up_after_stopped_in_order() {
+    let local = Local::start().await;
+    local.engine.logs.ensure_group("/ecs/late");
+    // Short batches, and a delay longer than the gap from the container's exit to STOPPED.
+    local
+        .engine
+        .ecs
+        .faults()
+        .delay_log_ingestion(shipmate_local_engine::logs::IngestionDelay {
+            batch: Duration::from_millis(200),
+            visible_after: Duration::from_secs(3),
+        });
+    let script =
+        "i=1; while [ $i -le 500 ]; do echo line-$i; [ $i -eq 250 ] && sleep 4; i=$((i+1)); done";
+    local
+        .register(
+            "late",
+            json!([with_awslogs(container(&["sh", "-c", script]), "/ecs/late")]),
+        )
+        .await;
+    let arn = local.run("late").await["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let task = local.wait_running(&arn).await;
+    let stream = format!("ecs/main/{}", task_id(&task));
+
+    // A reader that follows its forward token, as release tooling does.
+    let mut token: Option<String> = None;
+    let mut events: Vec<Value> = Vec::new();
+    let mut seen_when_stopped = None;
+    let start = Instant::now();
+    while events.len() < 500 {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{} of 500 lines after {DEADLINE:?}",
+            events.len()
+        );
+        let stopped = local.describe(&arn).await["lastStatus"] == "STOPPED";
+        loop {
+            let mut request = json!({"logGroupName": "/ecs/late", "logStreamName": stream, "startFromHead": true});
+            if let Some(token) = &token {
+                request["nextToken"] = json!(token);
+            }
+            let page = local
+                .call("Logs_20140328.GetLogEvents", request.to_string().as_bytes())
+                .await
+                .unwrap();
+            events.extend(page["events"].as_array().unwrap().iter().cloned());
+            let next = page["nextForwardToken"].as_str().unwrap().to_owned();
+            if token.as_ref() == Some(&next) {
+                break;
+            }
+            token = Some(next);
+        }
+        if stopped && seen_when_stopped.is_none() {
+            seen_when_stopped = Some(events.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen_when_stopped = seen_when_stopped.expect("the task stopped before all lines showed");
+    assert!(
+        seen_when_stopped < 500,
+        "{seen_when_stopped} lines visible at STOPPED"
+    );
+    let lines: Vec<&str> = events
+        .iter()
+        .map(|event| event["message"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=500).map(|n| format!("line-{n}")).collect();
+    assert_eq!(lines, expected, "every line once, in order");
+    for event in &events {
+        let (timestamp, ingested) = (
+            event["timestamp"].as_i64().unwrap(),
+            event["ingestionTime"].as_i64().unwrap(),
+        );
+        assert!(ingested >= timestamp + 3000, "{event}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successful_command_exits_zero_in_the_image_with_the_documented_environment() {
     let local = Local::start().await;
     local.engine.logs.ensure_group("/ecs/env");

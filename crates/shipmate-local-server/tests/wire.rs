@@ -367,11 +367,146 @@ async fn engine_faults_are_armed_through_the_control_api() {
         r#"{"kind":"delay_transition","status":"RUNNING","seconds":1}"#,
         r#"{"kind":"delay_transition","status":"PENDING","seconds":-1}"#,
         r#"{"kind":"fail_image_pull"}"#,
+        r#"{"kind":"delay_log_ingestion","batch_ms":-5}"#,
+        r#"{"kind":"delay_log_ingestion","visible_after_ms":"soon"}"#,
+        r#"{"kind":"delay_log_ingestion","batch":5000}"#,
     ] {
         let refused = send(addr, "POST", "/_shipmate/faults", &[], bad.as_bytes())
             .await
             .unwrap();
         assert_aws_error(&refused, 400, "InvalidParameterException");
     }
+    server.shutdown().await;
+}
+
+/// Polls `call` every 100 ms until `done` accepts its answer.
+async fn wait_for(
+    what: &str,
+    mut call: impl AsyncFnMut() -> serde_json::Value,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let value = call().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            start.elapsed() < common::DEADLINE,
+            "timed out waiting for {what}: {value}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn delayed_log_ingestion_is_armed_and_cleared_through_the_control_api() {
+    const ECS: &str = "AmazonEC2ContainerServiceV20141113";
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let image = tempfile::tempdir().unwrap();
+    server
+        .engine()
+        .images
+        .push_dir("late:1", image.path())
+        .unwrap();
+    let call = |target: String, body: String| async move {
+        let response = aws_call(addr, &target, body.as_bytes()).await.unwrap();
+        assert_eq!(
+            response.status,
+            200,
+            "{target}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response.json()
+    };
+    call(format!("{ECS}.CreateCluster"), "{}".into()).await;
+    call(
+        format!("{LOGS}.CreateLogGroup"),
+        r#"{"logGroupName":"/late"}"#.into(),
+    )
+    .await;
+    call(
+        format!("{ECS}.RegisterTaskDefinition"),
+        r#"{"family":"late","containerDefinitions":[{"name":"main","image":"late:1","memory":64,
+            "command":["sh","-c","echo one"],
+            "logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/late","awslogs-region":"us-east-1","awslogs-stream-prefix":"p"}}}]}"#
+            .into(),
+    )
+    .await;
+    // Runs the task to STOPPED and answers its stream's events at that moment and the stream.
+    let run_to_stopped = || async {
+        let run = call(
+            format!("{ECS}.RunTask"),
+            r#"{"taskDefinition":"late"}"#.into(),
+        )
+        .await;
+        let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
+        wait_for(
+            "STOPPED",
+            || {
+                call(
+                    format!("{ECS}.DescribeTasks"),
+                    format!(r#"{{"tasks":["{arn}"]}}"#),
+                )
+            },
+            |described| described["tasks"][0]["lastStatus"] == "STOPPED",
+        )
+        .await;
+        let stream = format!("p/main/{}", arn.rsplit('/').next().unwrap());
+        let events = call(
+            format!("{LOGS}.GetLogEvents"),
+            format!(
+                r#"{{"logGroupName":"/late","logStreamName":"{stream}","startFromHead":true}}"#
+            ),
+        )
+        .await;
+        (events["events"].as_array().unwrap().len(), stream)
+    };
+
+    let armed = send(
+        addr,
+        "POST",
+        "/_shipmate/faults",
+        &[],
+        br#"{"kind":"delay_log_ingestion","batch_ms":100,"visible_after_ms":3000}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(armed.status, 200);
+    let (visible_at_stop, stream) = run_to_stopped().await;
+    assert_eq!(
+        visible_at_stop, 0,
+        "the line is still on its way at STOPPED"
+    );
+    let events = wait_for(
+        "the delayed line",
+        || {
+            call(
+                format!("{LOGS}.GetLogEvents"),
+                format!(
+                    r#"{{"logGroupName":"/late","logStreamName":"{stream}","startFromHead":true}}"#
+                ),
+            )
+        },
+        |page| !page["events"].as_array().unwrap().is_empty(),
+    )
+    .await;
+    let event = &events["events"][0];
+    assert_eq!(event["message"], "one");
+    assert!(
+        event["ingestionTime"].as_i64().unwrap() >= event["timestamp"].as_i64().unwrap() + 3000,
+        "{event}"
+    );
+
+    let cleared = send(addr, "DELETE", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(cleared.status, 200);
+    let (visible_at_stop, _) = run_to_stopped().await;
+    assert_eq!(
+        visible_at_stop, 1,
+        "without the fault every line is there at STOPPED"
+    );
     server.shutdown().await;
 }

@@ -2,12 +2,15 @@
 //! request log and fault injection. JSON in, JSON out; errors use the AWS envelope too so every
 //! answer of the endpoint has one shape. Documented in docs/local-endpoint.md.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Serialize;
 use shipmate_local_engine::ecs::lifecycle::TaskStatus;
+use shipmate_local_engine::logs::IngestionDelay;
 use shipmate_local_protocol::AwsError;
 
 use super::{Body, aws_response, error_response, read_body};
@@ -215,10 +218,28 @@ enum EngineFault {
     FailImagePull { image: String },
     /// Tasks stay in `status` for `seconds` before moving on.
     DelayTransition { status: String, seconds: f64 },
+    /// Containers' awslogs lines are sent in batches every `batch_ms` (and at the container's
+    /// stop), each visible `visible_after_ms` after it was sent.
+    DelayLogIngestion {
+        #[serde(default = "default_batch_ms")]
+        batch_ms: u64,
+        #[serde(default = "default_visible_after_ms")]
+        visible_after_ms: u64,
+    },
 }
 
 fn one() -> u32 {
     1
+}
+
+/// Docker's awslogs driver sends a batch every 5 s.
+fn default_batch_ms() -> u64 {
+    5000
+}
+
+/// CloudWatch documents no figure; a few seconds exercises a client's drain logic.
+fn default_visible_after_ms() -> u64 {
+    2000
 }
 
 impl EngineFault {
@@ -243,7 +264,7 @@ impl EngineFault {
                         ),
                     ));
                 };
-                let delay = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+                let delay = Duration::try_from_secs_f64(seconds).map_err(|_| {
                     AwsError::client(
                         "InvalidParameterException",
                         format!("`seconds` must be a non-negative number, not {seconds}"),
@@ -251,6 +272,13 @@ impl EngineFault {
                 })?;
                 faults.delay_transition(parsed, delay);
             }
+            EngineFault::DelayLogIngestion {
+                batch_ms,
+                visible_after_ms,
+            } => faults.delay_log_ingestion(IngestionDelay {
+                batch: Duration::from_millis(batch_ms),
+                visible_after: Duration::from_millis(visible_after_ms),
+            }),
         }
         Ok(())
     }
