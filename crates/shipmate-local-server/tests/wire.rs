@@ -311,6 +311,57 @@ async fn an_empty_response_fault_answers_200_with_an_empty_object_instead_of_the
 }
 
 #[tokio::test]
+async fn the_service_throttle_base_is_a_setting_of_the_control_api() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let settings = send(addr, "GET", "/_shipmate/settings", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        settings,
+        serde_json::json!({"service_throttle_base_ms": 5000})
+    );
+    let changed = send(
+        addr,
+        "PUT",
+        "/_shipmate/settings",
+        &[],
+        br#"{"service_throttle_base_ms":250}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status, 200);
+    assert_eq!(
+        changed.json(),
+        serde_json::json!({"service_throttle_base_ms": 250})
+    );
+    assert_eq!(
+        server.engine().ecs.service_throttle_base(),
+        std::time::Duration::from_millis(250)
+    );
+    // Settings are not faults: clearing faults keeps them.
+    send(addr, "DELETE", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(
+        server.engine().ecs.service_throttle_base(),
+        std::time::Duration::from_millis(250)
+    );
+    for bad in [
+        r#"{"service_throttle_base_ms":-1}"#,
+        r#"{"service_throttle_base":250}"#,
+        "not json",
+    ] {
+        let refused = send(addr, "PUT", "/_shipmate/settings", &[], bad.as_bytes())
+            .await
+            .unwrap();
+        assert_aws_error(&refused, 400, "InvalidParameterException");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn unknown_control_paths_are_404() {
     let server = start(ServerConfig::default()).await.unwrap();
     let response = send(server.addr(), "GET", "/_shipmate/nope", &[], b"")

@@ -1,5 +1,5 @@
 //! The control API under `/_shipmate/`, outside the AWS namespace: health, image pushes, the
-//! request log and fault injection. JSON in, JSON out; errors use the AWS envelope too so every
+//! request log, fault injection and settings. JSON in, JSON out; errors use the AWS envelope too so every
 //! answer of the endpoint has one shape. Documented in docs/local-endpoint.md.
 
 use std::time::Duration;
@@ -61,6 +61,18 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Answer {
             let body = read_body(request, MAX_CONTROL_BODY).await?;
             add_fault(shared, &body)?;
             ok(&serde_json::json!({}))
+        }
+        (Method::GET, "/_shipmate/settings") => ok(&Settings::of(shared)),
+        (Method::PUT, "/_shipmate/settings") => {
+            let body = read_body(request, MAX_CONTROL_BODY).await?;
+            let update: SettingsUpdate = serde_json::from_slice(&body).map_err(|error| {
+                AwsError::client(
+                    "InvalidParameterException",
+                    format!("not a settings update: {error}"),
+                )
+            })?;
+            update.apply(shared);
+            ok(&Settings::of(shared))
         }
         (Method::GET, "/_shipmate/images") => ok(&serde_json::json!({
             "images": shared.engine.images.list(),
@@ -202,6 +214,41 @@ fn add_fault(shared: &Shared, body: &Bytes) -> Result<(), AwsError> {
         fault.apply(shared.engine.ecs.faults())?;
     }
     Ok(())
+}
+
+/// Behaviour that is ECS's own but tuned for tests (`/_shipmate/settings`); unlike faults,
+/// `DELETE /_shipmate/faults` leaves settings alone.
+#[derive(Debug, Serialize)]
+struct Settings {
+    /// The service throttle's first wait between launches, in ms.
+    service_throttle_base_ms: u64,
+}
+
+impl Settings {
+    fn of(shared: &Shared) -> Settings {
+        let base = shared.engine.ecs.service_throttle_base();
+        Settings {
+            service_throttle_base_ms: u64::try_from(base.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// A `PUT /_shipmate/settings` body: the settings to change.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsUpdate {
+    service_throttle_base_ms: Option<u64>,
+}
+
+impl SettingsUpdate {
+    fn apply(self, shared: &Shared) {
+        if let Some(ms) = self.service_throttle_base_ms {
+            shared
+                .engine
+                .ecs
+                .set_service_throttle_base(Duration::from_millis(ms));
+        }
+    }
 }
 
 /// Faults the ECS engine injects itself (see docs/local-endpoint-ecs.md).
