@@ -159,6 +159,11 @@ impl Ecs {
                 }
             }
         }
+        // No task survived, so no service has a running or pending one: DescribeServices must
+        // not report the old counts (and a steady state) until the scheduler's first pass.
+        for service in state.services.values_mut() {
+            service.forget_live_tasks();
+        }
         let ecs = Ecs {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),

@@ -46,6 +46,16 @@ impl ServiceRecord {
         &mut self.deployments[0]
     }
 
+    /// After a restart: none of the service's tasks runs any more.
+    pub(crate) fn forget_live_tasks(&mut self) {
+        self.running_count = 0;
+        self.pending_count = 0;
+        for deployment in &mut self.deployments {
+            deployment.running_count = 0;
+            deployment.pending_count = 0;
+        }
+    }
+
     pub(crate) fn push_event(&mut self, now: SystemTime, message: String) {
         self.events.push_front(ServiceEvent {
             id: uuid::Uuid::new_v4().to_string(),
