@@ -1382,3 +1382,205 @@ async fn depends_on_orders_containers_and_a_failed_success_dependency_fails_the_
         .unwrap_err();
     assert_eq!(invalid.code, "ClientException");
 }
+
+/// What the release half relies on: tags on task definitions (also INACTIVE ones),
+/// DeregisterTaskDefinition, ListTaskDefinitions' filters and order, ListTasks by startedBy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_definitions_keep_their_tags_through_deregistration_and_list_as_ecs_lists_them() {
+    let local = Local::start().await;
+    let tags = json!([{"key": "shipmate:release", "value": "r1"}]);
+    let registered = local
+        .ecs(
+            "RegisterTaskDefinition",
+            json!({"family": "web", "memory": "512", "tags": tags,
+                   "containerDefinitions": [container(&["sleep", "300"])]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(registered["tags"], tags);
+    let first = registered["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = local
+        .register("web", json!([container(&["sleep", "300"])]))
+        .await;
+    let third = local
+        .register("web", json!([container(&["sleep", "300"])]))
+        .await;
+    local
+        .register("web-other", json!([container(&["true"])]))
+        .await;
+    let described = local
+        .ecs(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "web:1", "include": ["TAGS"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(described["tags"], tags);
+    let untagged = local
+        .ecs(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "web", "include": ["TAGS"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(untagged["taskDefinition"]["revision"], 3);
+    assert_eq!(untagged["tags"], json!([]));
+
+    let deregistered = local
+        .ecs("DeregisterTaskDefinition", json!({"taskDefinition": first}))
+        .await
+        .unwrap();
+    assert_eq!(deregistered["taskDefinition"]["status"], "INACTIVE");
+    assert!(deregistered["taskDefinition"]["deregisteredAt"].is_number());
+    let again = local
+        .ecs(
+            "DeregisterTaskDefinition",
+            json!({"taskDefinition": "web:1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again["taskDefinition"]["status"], "INACTIVE");
+    let no_revision = local
+        .ecs("DeregisterTaskDefinition", json!({"taskDefinition": "web"}))
+        .await
+        .unwrap_err();
+    assert_eq!(no_revision.code, "ClientException");
+    for reference in ["web:1", first.as_str()] {
+        let inactive = local
+            .ecs(
+                "DescribeTaskDefinition",
+                json!({"taskDefinition": reference, "include": ["TAGS"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            inactive["taskDefinition"]["status"], "INACTIVE",
+            "{reference}"
+        );
+        assert_eq!(inactive["tags"], tags, "{reference}");
+    }
+    local
+        .ecs(
+            "TagResource",
+            json!({"resourceArn": first, "tags": [{"key": "shipmate:outcome", "value": "rolled-back"}]}),
+        )
+        .await
+        .unwrap();
+    local
+        .ecs(
+            "UntagResource",
+            json!({"resourceArn": first, "tagKeys": ["shipmate:release"]}),
+        )
+        .await
+        .unwrap();
+    let listed = local
+        .ecs("ListTagsForResource", json!({"resourceArn": first}))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["tags"],
+        json!([{"key": "shipmate:outcome", "value": "rolled-back"}])
+    );
+    let unknown = local
+        .ecs(
+            "ListTagsForResource",
+            json!({"resourceArn": "arn:aws:ecs:eu-west-1:000000000000:task-definition/web:9"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code, "ResourceNotFoundException");
+
+    let local = &local;
+    let list = |body: Value| async move {
+        local.ecs("ListTaskDefinitions", body).await.unwrap()["taskDefinitionArns"].clone()
+    };
+    let second = second["taskDefinitionArn"].clone();
+    let third = third["taskDefinitionArn"].clone();
+    assert_eq!(
+        list(json!({"familyPrefix": "web"})).await,
+        json!([second, third])
+    );
+    assert_eq!(
+        list(json!({"familyPrefix": "web", "sort": "DESC"})).await,
+        json!([third, second])
+    );
+    assert_eq!(
+        list(json!({"familyPrefix": "web", "status": "INACTIVE"})).await,
+        json!([first])
+    );
+    assert_eq!(
+        list(json!({"familyPrefix": "we"})).await,
+        json!([]),
+        "the exact family"
+    );
+    assert_eq!(
+        list(json!({})).await.as_array().unwrap().len(),
+        3,
+        "every ACTIVE revision of every family"
+    );
+
+    for started_by in ["shipmate/r1", "shipmate/r1", "someone-else"] {
+        local
+            .ecs(
+                "RunTask",
+                json!({"cluster": "c1", "taskDefinition": "web", "startedBy": started_by}),
+            )
+            .await
+            .unwrap();
+    }
+    let mine = local
+        .ecs(
+            "ListTasks",
+            json!({"cluster": "c1", "startedBy": "shipmate/r1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine["taskArns"].as_array().unwrap().len(), 2, "{mine}");
+    local.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_get_distinct_consecutive_revisions() {
+    let local = Local::start().await;
+    let registrations: Vec<_> = (0..20)
+        .map(|n| {
+            let engine = local.engine.clone();
+            tokio::spawn(async move {
+                let target =
+                    Target::parse("AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition")
+                        .unwrap();
+                let body = json!({"family": "busy", "memory": "512", "containerDefinitions": [
+                    {"name": "main", "image": "app:v1", "command": ["echo", n.to_string()]}
+                ]})
+                .to_string();
+                let output = engine
+                    .handle(Request {
+                        target: &target,
+                        region: "eu-west-1",
+                        body: body.as_bytes(),
+                    })
+                    .await
+                    .unwrap();
+                let output: Value = serde_json::from_slice(&output).unwrap();
+                output["taskDefinition"]["revision"].as_i64().unwrap()
+            })
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    for registration in registrations {
+        revisions.push(registration.await.unwrap());
+    }
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=20).collect::<Vec<i64>>());
+    let listed = local
+        .ecs("ListTaskDefinitions", json!({"familyPrefix": "busy"}))
+        .await
+        .unwrap();
+    let expected: Vec<String> = (1..=20)
+        .map(|n| format!("arn:aws:ecs:eu-west-1:000000000000:task-definition/busy:{n}"))
+        .collect();
+    assert_eq!(listed["taskDefinitionArns"], json!(expected));
+}
