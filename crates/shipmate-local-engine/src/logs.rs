@@ -134,6 +134,29 @@ impl Groups {
     fn stream_mut(&mut self, group: &str, stream: &str) -> Option<&mut LogStream> {
         self.groups.get_mut(group)?.streams.get_mut(stream)
     }
+
+    /// Stores one event, visible from `ingestion_time`; false if the stream does not exist.
+    fn insert_visible(
+        &mut self,
+        group: &str,
+        stream: &str,
+        timestamp: i64,
+        ingestion_time: i64,
+        message: String,
+    ) -> bool {
+        let id = self.next_event_id;
+        let Some(stream) = self.stream_mut(group, stream) else {
+            return false;
+        };
+        stream.insert(StoredEvent {
+            timestamp,
+            ingestion_time,
+            id,
+            message,
+        });
+        self.next_event_id += 1;
+        true
+    }
 }
 
 impl LogStream {
@@ -354,8 +377,9 @@ impl LogStore {
             .as_ref()
             .is_some_and(|driver| !driver.pending.is_empty());
         if delay.is_none() && !holding {
+            groups.insert_visible(group, stream, now, now, message);
             drop(groups);
-            return self.append(group, stream, now, message);
+            return self.changed();
         }
         let driver = log_stream.driver.get_or_insert_with(|| Driver {
             opened_at: now,
@@ -398,21 +422,10 @@ impl LogStore {
     /// the stream is gone (as CloudWatch drops writes to a deleted group).
     pub fn append(&self, group: &str, stream: &str, timestamp_ms: i64, message: String) {
         let now = self.now_ms();
-        let mut groups = self.lock();
-        let id = groups.next_event_id;
-        if let Some(stream) = groups
-            .groups
-            .get_mut(group)
-            .and_then(|g| g.streams.get_mut(stream))
-        {
-            stream.insert(StoredEvent {
-                timestamp: timestamp_ms,
-                ingestion_time: now,
-                id,
-                message,
-            });
-            groups.next_event_id += 1;
-            drop(groups);
+        let stored = self
+            .lock()
+            .insert_visible(group, stream, timestamp_ms, now, message);
+        if stored {
             self.changed();
         }
     }

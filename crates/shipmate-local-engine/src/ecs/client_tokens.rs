@@ -28,9 +28,8 @@ pub(crate) enum TokenTask {
 }
 
 /// The epoch second after which a token created at `created_at` that started `tasks` is
-/// forgotten. A token whose every placement failed had no task to outlive: it lasts an hour
-/// from its creation (the reference says failures are only kept as a count after an hour; the
-/// record holding them is gone by then).
+/// forgotten. A token whose every placement failed started no task, so its "lifetime" ends at
+/// once: it lasts an hour from its creation.
 pub(crate) fn expires_at(created_at: f64, tasks: &[TokenTask]) -> f64 {
     let longest = created_at + LONGEST.as_secs_f64();
     let after = AFTER_LIFETIME.as_secs_f64();
