@@ -434,6 +434,7 @@ impl Ecs {
             .expect("throttle lock") = base;
     }
 
+    /// The service throttle's first wait between launches.
     pub fn service_throttle_base(&self) -> Duration {
         *self
             .inner

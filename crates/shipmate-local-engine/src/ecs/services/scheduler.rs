@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use super::model::{RolloutState, ServiceRecord};
+use crate::ecs::lifecycle::stop_code;
 
 /// Without a container health check, a task counts as healthy once it has been RUNNING this long.
 /// (ECS counts RUNNING tasks without a load balancer as healthy; the short wait keeps a task that
@@ -77,9 +78,13 @@ impl TaskView {
     }
 
     /// STOPPED without ever reaching RUNNING, on its own (an image that cannot be pulled, a
-    /// command that cannot start): what the service throttle counts.
+    /// command that cannot start; not the endpoint shutting down): what the service throttle
+    /// counts.
     pub(crate) fn failed_to_start(&self) -> bool {
-        self.is_stopped() && self.started_at.is_none() && self.failed()
+        self.is_stopped()
+            && self.started_at.is_none()
+            && self.failed()
+            && self.stop_code.as_deref() != Some(stop_code::TERMINATION_NOTICE)
     }
 
     /// Stopped on its own (crashed, failed to start, failed health checks), not by the
@@ -867,6 +872,23 @@ mod tests {
         let launched = simulate(&mut service, &mut tasks, 1..20, crash_after_start);
         assert_eq!(launched, (1..20).collect::<Vec<_>>());
         assert_eq!(impaired_events(&service), 0);
+    }
+
+    #[test]
+    fn tasks_abandoned_before_running_by_a_restart_are_not_start_failures() {
+        let mut service = service(
+            1,
+            vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
+        );
+        let mut tasks = Vec::new();
+        let abandoned = |arn: &str, deployment: &str| TaskView {
+            stop_code: Some("TerminationNotice".into()),
+            stopped_reason: Some("Task stopped because shipmate local restarted".into()),
+            ..failed_to_start(arn, deployment)
+        };
+        let launched = simulate(&mut service, &mut tasks, 1..10, abandoned);
+        assert_eq!(launched, (1..10).collect::<Vec<_>>());
+        assert_eq!(service.throttle.failures, 0);
     }
 
     #[test]
