@@ -202,6 +202,9 @@ class Scenario:
         ecs.describe_tasks(cluster=self.cluster, tasks=done + [f"{'0' * 32}"])
         ecs.list_tasks(cluster=self.cluster, desiredStatus="STOPPED")
         ecs.list_tasks(cluster=self.cluster, startedBy="conformance")
+        # The token again once its task stopped: the trimmed replay (taskArn, lastStatus,
+        # desiredStatus only) must match the model too.
+        self.run(["/bin/sh", "app.sh", "sleep", "300"], clientToken=f"{self.cluster}-sleeper")
         self.sleeper = sleeper[0]
 
     def tags(self):
@@ -412,3 +415,17 @@ def test_rich_responses_carry_their_optional_members(session, operation):
             seen.update(member_paths(json.loads(exchange.body)))
     missing = [path for path in EXPECTED_MEMBERS[operation] if path not in seen]
     assert not missing, f"{operation} never returned {missing}; scenario problems: {session.broken or 'none'}"
+
+
+def test_a_replayed_client_token_answers_a_stopped_task_trimmed(session):
+    answers = [
+        json.loads(exchange.body)
+        for exchange in responses(session, "ecs", "RunTask")
+        if exchange.status == 200
+    ]
+    trimmed = [
+        answer for answer in answers
+        if answer["tasks"] and set(answer["tasks"][0]) == {"taskArn", "lastStatus", "desiredStatus"}
+    ]
+    assert trimmed, f"no trimmed replay among {len(answers)} RunTask answers; scenario problems: {session.broken or 'none'}"
+    assert trimmed[0]["tasks"][0]["lastStatus"] == "STOPPED"

@@ -4,9 +4,10 @@
 //! ran, failed, failed to start and were stopped; tags). Modeled errors must arrive as the SDK's
 //! typed variants. Service operations: `services.rs`.
 
+use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::types::{
     ClusterField, ClusterSetting, ClusterSettingName, ContainerOverride, LaunchType, SortOrder,
-    Tag, TaskDefinitionFamilyStatus, TaskDefinitionField, TaskDefinitionStatus, TaskField,
+    Tag, Task, TaskDefinitionFamilyStatus, TaskDefinitionField, TaskDefinitionStatus, TaskField,
     TaskOverride,
 };
 use shipmate_local_conformance::{
@@ -288,3 +289,134 @@ async fn every_ecs_operation_parses() {
 }
 
 const APP_SH: &str = "case \"$1\" in\n  exit) echo \"exiting $2\"; exit \"$2\" ;;\n  sleep) echo sleeping; exec sleep \"$2\" ;;\n  serve) echo serving; exec sleep 3600 ;;\nesac\n";
+
+/// RunTask with a `clientToken`, as the SDK sends it.
+async fn run_with_token(endpoint: &Endpoint, command: &[&str], token: &str) -> Vec<Task> {
+    endpoint
+        .ecs
+        .run_task()
+        .cluster(CLUSTER)
+        .task_definition("token")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network_configuration())
+        .client_token(token)
+        .overrides(
+            TaskOverride::builder()
+                .container_overrides(
+                    ContainerOverride::builder()
+                        .name("app")
+                        .set_command(Some(command.iter().map(|c| c.to_string()).collect()))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("RunTask {token}: {error:?}"))
+        .tasks()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_client_token_parses_trimmed_for_a_stopped_task_and_full_for_a_running_one() {
+    let endpoint = Endpoint::start().await;
+    endpoint.push("token:1", &[("app.sh", APP_SH)]);
+    endpoint.create_cluster(CLUSTER).await;
+    register_fargate(
+        &endpoint,
+        "token",
+        vec![container(
+            "app",
+            "token:1",
+            &["/bin/sh", "app.sh", "exit", "0"],
+        )],
+    )
+    .await;
+
+    let exits = ["/bin/sh", "app.sh", "exit", "0"];
+    let first = run_with_token(&endpoint, &exits, "release-7-migrate").await;
+    let arn = first[0].task_arn().expect("taskArn").to_owned();
+    endpoint.await_task_status(CLUSTER, &arn, "STOPPED").await;
+    let replayed = run_with_token(&endpoint, &exits, "release-7-migrate").await;
+    assert_eq!(replayed.len(), 1);
+    let task = &replayed[0];
+    assert_eq!(task.task_arn(), Some(arn.as_str()));
+    assert_eq!(task.last_status(), Some("STOPPED"));
+    assert_eq!(task.desired_status(), Some("STOPPED"));
+    // Nothing else: the SDK fills the plain members with their defaults.
+    assert_eq!(task.cluster_arn(), None);
+    assert!(task.containers().is_empty(), "{task:?}");
+    assert_eq!(task.stopped_at(), None);
+    assert_eq!(task.version(), 0);
+
+    let sleeps = ["/bin/sh", "app.sh", "sleep", "300"];
+    let first = run_with_token(&endpoint, &sleeps, "release-7-lock").await;
+    let arn = first[0].task_arn().expect("taskArn").to_owned();
+    endpoint.await_task_status(CLUSTER, &arn, "RUNNING").await;
+    let replayed = run_with_token(&endpoint, &sleeps, "release-7-lock").await;
+    let task = &replayed[0];
+    assert_eq!(task.task_arn(), Some(arn.as_str()));
+    assert_eq!(task.last_status(), Some("RUNNING"));
+    assert!(task.cluster_arn().is_some(), "{task:?}");
+    assert_eq!(task.containers().len(), 1, "{task:?}");
+
+    let conflict = endpoint
+        .ecs
+        .run_task()
+        .cluster(CLUSTER)
+        .task_definition("token")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network_configuration())
+        .client_token("release-7-lock")
+        .send()
+        .await
+        .expect_err("a different request with the same token");
+    match conflict.as_service_error() {
+        Some(RunTaskError::ConflictException(conflict)) => {
+            assert_eq!(conflict.resource_ids(), std::slice::from_ref(&arn));
+        }
+        other => panic!("expected ConflictException, got {other:?}"),
+    }
+    endpoint.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_response_fault_reaches_the_sdk_as_a_success_with_every_member_missing() {
+    let endpoint = Endpoint::start().await;
+    endpoint.create_cluster(CLUSTER).await;
+    register_fargate(
+        &endpoint,
+        "empty",
+        vec![container("app", "empty:1", &["/bin/true"])],
+    )
+    .await;
+    endpoint.server().answer_empty("DescribeTaskDefinition", 1);
+    endpoint.server().answer_empty("DescribeTasks", 1);
+    let described = endpoint
+        .ecs
+        .describe_task_definition()
+        .task_definition("empty")
+        .send()
+        .await
+        .expect("an empty object parses");
+    assert!(described.task_definition().is_none(), "{described:?}");
+    let tasks = endpoint
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks("0123456789abcdef0123456789abcdef")
+        .send()
+        .await
+        .expect("an empty object parses");
+    assert!(tasks.tasks().is_empty() && tasks.failures().is_empty());
+    // The faults are used up: the next call is answered by the engine.
+    let described = endpoint
+        .ecs
+        .describe_task_definition()
+        .task_definition("empty")
+        .send()
+        .await
+        .expect("DescribeTaskDefinition");
+    assert_eq!(described.task_definition().map(|d| d.revision()), Some(1));
+    endpoint.shutdown().await;
+}

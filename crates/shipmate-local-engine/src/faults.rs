@@ -1,5 +1,6 @@
 //! Engine-level fault injection, for tests of clients that must survive ECS misbehaving:
-//! failed placements, failed image pulls and slow lifecycle transitions. The server's
+//! failed placements, failed image pulls, slow lifecycle transitions and container output that
+//! reaches CloudWatch Logs late. The server's
 //! `/_shipmate/faults` control endpoint drives this API; protocol-level faults (throttling, 5xx,
 //! dropped connections) are the server's.
 
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::ecs::lifecycle::TaskStatus;
+use crate::logs::IngestionDelay;
 
 /// The `failures[].reason` of an injected placement failure unless another is given.
 pub const DEFAULT_PLACEMENT_FAILURE: &str = "RESOURCE:MEMORY";
@@ -23,6 +25,7 @@ struct Active {
     placement_failures: Option<(u32, String)>,
     pull_failures: Vec<String>,
     delays: BTreeMap<TaskStatus, Duration>,
+    log_ingestion: Option<IngestionDelay>,
 }
 
 impl Faults {
@@ -53,6 +56,14 @@ impl Faults {
         self.lock().delays.insert(status, delay);
     }
 
+    /// What containers write through the awslogs driver from now on reaches CloudWatch Logs the
+    /// way the driver and CloudWatch deliver it: in batches sent every `delay.batch` (and when the
+    /// container stops), each visible `delay.visible_after` after it was sent. Lines already
+    /// written keep the delay they were written with.
+    pub fn delay_log_ingestion(&self, delay: IngestionDelay) {
+        self.lock().log_ingestion = Some(delay);
+    }
+
     /// Removes every injected fault.
     pub fn clear(&self) {
         *self.lock() = Active::default();
@@ -79,6 +90,10 @@ impl Faults {
 
     pub(crate) fn delay(&self, status: TaskStatus) -> Option<Duration> {
         self.lock().delays.get(&status).copied()
+    }
+
+    pub(crate) fn log_ingestion_delay(&self) -> Option<IngestionDelay> {
+        self.lock().log_ingestion
     }
 }
 
@@ -154,5 +169,13 @@ mod tests {
             Some(Duration::from_millis(50))
         );
         assert_eq!(faults.delay(TaskStatus::Provisioning), None);
+        let ingestion = IngestionDelay {
+            batch: Duration::from_secs(5),
+            visible_after: Duration::from_secs(3),
+        };
+        faults.delay_log_ingestion(ingestion);
+        assert_eq!(faults.log_ingestion_delay(), Some(ingestion));
+        faults.clear();
+        assert_eq!(faults.log_ingestion_delay(), None);
     }
 }

@@ -27,6 +27,9 @@ pub struct EngineConfig {
     /// are written under `dir` and read back on start.
     pub state_dir: Option<std::path::PathBuf>,
     pub clock: clock::SharedClock,
+    /// The service throttle's first wait between launches of a service whose tasks keep
+    /// failing to start (doubling up to 27 minutes); tests make it short.
+    pub service_throttle_base: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -34,6 +37,7 @@ impl Default for EngineConfig {
         EngineConfig {
             state_dir: None,
             clock: std::sync::Arc::new(clock::SystemClock),
+            service_throttle_base: ecs::DEFAULT_SERVICE_THROTTLE_BASE,
         }
     }
 }

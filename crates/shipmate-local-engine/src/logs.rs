@@ -1,15 +1,21 @@
 //! The CloudWatch Logs store: log groups, streams and events, and the Logs operations over them.
-//! The ECS side writes container output here through the awslogs methods (`ensure_group`,
-//! `ensure_stream`, `append`); clients read it back with GetLogEvents and FilterLogEvents, whose
-//! token rules are what release tooling depends on to read a task's output to the last line.
+//! The ECS side writes container output here through the awslogs driver methods (`ensure_group`,
+//! `open_driver`, `driver_append`, `close_driver`); clients read it back with GetLogEvents and
+//! FilterLogEvents, whose token rules are what release tooling depends on to read a task's output
+//! to the last line.
+//!
+//! Under the `delay_log_ingestion` fault a container's lines are held as pending events and only
+//! become events (visible to every read) when `ingestion.rs` says so; every access to the store
+//! first moves the pending events that are due, so reads need no timer.
 //!
 //! With a state directory, everything is written to `logs.json` by [`LogStore::flush`] (the server
 //! calls it periodically and on shutdown) and read back by [`LogStore::open`].
 
+mod ingestion;
 mod paging;
 mod pattern;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +28,8 @@ use shipmate_local_protocol::{AwsError, decode_input, encode_output};
 use crate::clock::SharedClock;
 use crate::{ACCOUNT_ID, EngineError, Request};
 
+pub use ingestion::IngestionDelay;
+use ingestion::PendingEvent;
 use paging::{EVENT_OVERHEAD, MAX_PAGE_BYTES, MAX_PAGE_EVENTS, PageRequest, Token};
 use pattern::FilterPattern;
 
@@ -55,6 +63,9 @@ struct Groups {
     groups: BTreeMap<String, LogGroup>,
     /// Source of FilterLogEvents `eventId`s; also orders events with equal timestamps.
     next_event_id: u64,
+    /// `(group, stream)` of every stream whose driver has lines not yet visible.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    delayed: BTreeSet<(String, String)>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -75,6 +86,22 @@ struct LogStream {
     /// Ordered by timestamp; equal timestamps in arrival order.
     events: Vec<StoredEvent>,
     last_ingestion_time: Option<i64>,
+    /// The awslogs driver of the container writing here, while it runs or holds lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    driver: Option<Driver>,
+}
+
+/// A container's awslogs driver (see `ingestion.rs`). Times are epoch ms.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver {
+    /// When its batch ticker started.
+    opened_at: i64,
+    /// When the container stopped (and the driver sent what it held).
+    closed_at: Option<i64>,
+    /// Lines not visible yet, in the order they were read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<PendingEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +130,35 @@ pub struct LogEvent {
     pub message: String,
 }
 
+impl Groups {
+    fn stream_mut(&mut self, group: &str, stream: &str) -> Option<&mut LogStream> {
+        self.groups.get_mut(group)?.streams.get_mut(stream)
+    }
+
+    /// Stores one event, visible from `ingestion_time`; false if the stream does not exist.
+    fn insert_visible(
+        &mut self,
+        group: &str,
+        stream: &str,
+        timestamp: i64,
+        ingestion_time: i64,
+        message: String,
+    ) -> bool {
+        let id = self.next_event_id;
+        let Some(stream) = self.stream_mut(group, stream) else {
+            return false;
+        };
+        stream.insert(StoredEvent {
+            timestamp,
+            ingestion_time,
+            id,
+            message,
+        });
+        self.next_event_id += 1;
+        true
+    }
+}
+
 impl LogStream {
     /// Inserts keeping timestamp order; appending in order (the common case) is a push.
     fn insert(&mut self, event: StoredEvent) {
@@ -122,6 +178,47 @@ impl LogStream {
             self.events.partition_point(|event| event.timestamp < end)
         });
         from..to.max(from)
+    }
+}
+
+impl Groups {
+    /// Turns the pending lines that are visible at `now` into events. Answers whether any was.
+    fn ingest_due(&mut self, now: i64) -> bool {
+        let Groups {
+            groups,
+            next_event_id,
+            delayed,
+        } = self;
+        let mut ingested = false;
+        delayed.retain(|(group, stream)| {
+            let Some(stream) = groups
+                .get_mut(group)
+                .and_then(|group| group.streams.get_mut(stream))
+            else {
+                return false;
+            };
+            let Some(driver) = stream.driver.as_mut() else {
+                return false;
+            };
+            let times = ingestion::visible(&driver.pending, now);
+            let due: Vec<PendingEvent> = driver.pending.drain(..times.len()).collect();
+            let done = driver.pending.is_empty();
+            if done && driver.closed_at.is_some() {
+                stream.driver = None;
+            }
+            for (event, ingestion_time) in due.into_iter().zip(times) {
+                stream.insert(StoredEvent {
+                    timestamp: event.timestamp,
+                    ingestion_time,
+                    id: *next_event_id,
+                    message: event.message,
+                });
+                *next_event_id += 1;
+                ingested = true;
+            }
+            !done
+        });
+        ingested
     }
 }
 
@@ -192,8 +289,13 @@ impl LogStore {
         }
     }
 
+    /// The store as readers see it at this moment: delayed lines that are due are ingested first.
     fn lock(&self) -> MutexGuard<'_, Groups> {
-        self.inner.lock().expect("log store lock")
+        let mut groups = self.inner.lock().expect("log store lock");
+        if !groups.delayed.is_empty() && groups.ingest_due(self.now_ms()) {
+            self.changed();
+        }
+        groups
     }
 
     fn changed(&self) {
@@ -238,25 +340,92 @@ impl LogStore {
         self.changed();
     }
 
-    /// Appends one event (epoch milliseconds) to an existing stream; dropped if the stream is gone
-    /// (as CloudWatch drops writes to a deleted group).
-    pub fn append(&self, group: &str, stream: &str, timestamp_ms: i64, message: String) {
+    /// A container with the awslogs driver is starting: creates its stream if missing (the driver
+    /// creates it before the container starts, so it exists while empty) and starts the driver's
+    /// batch ticker. Does nothing when the group does not exist.
+    pub fn open_driver(&self, group: &str, stream: &str) {
+        self.ensure_stream(group, stream);
+        let now = self.now_ms();
+        if let Some(stream) = self.lock().stream_mut(group, stream) {
+            let pending = stream.driver.take().map(|d| d.pending).unwrap_or_default();
+            stream.driver = Some(Driver {
+                opened_at: now,
+                closed_at: None,
+                pending,
+            });
+        }
+    }
+
+    /// One line a container wrote through its awslogs driver, timestamped now. With `delay` (the
+    /// `delay_log_ingestion` fault) it becomes visible when `ingestion.rs` says; without, at once
+    /// unless earlier lines of the stream are still held (a stream's lines show up in order).
+    /// Dropped if the stream is gone, as CloudWatch drops writes to a deleted group.
+    pub fn driver_append(
+        &self,
+        group: &str,
+        stream: &str,
+        message: String,
+        delay: Option<IngestionDelay>,
+    ) {
         let now = self.now_ms();
         let mut groups = self.lock();
-        let id = groups.next_event_id;
-        if let Some(stream) = groups
-            .groups
-            .get_mut(group)
-            .and_then(|g| g.streams.get_mut(stream))
-        {
-            stream.insert(StoredEvent {
-                timestamp: timestamp_ms,
-                ingestion_time: now,
-                id,
-                message,
-            });
-            groups.next_event_id += 1;
+        let Some(log_stream) = groups.stream_mut(group, stream) else {
+            return;
+        };
+        let holding = log_stream
+            .driver
+            .as_ref()
+            .is_some_and(|driver| !driver.pending.is_empty());
+        if delay.is_none() && !holding {
+            groups.insert_visible(group, stream, now, now, message);
             drop(groups);
+            return self.changed();
+        }
+        let driver = log_stream.driver.get_or_insert_with(|| Driver {
+            opened_at: now,
+            ..Driver::default()
+        });
+        let (batch, visible_after) = delay.map_or((0, 0), |delay| {
+            (millis(delay.batch), millis(delay.visible_after))
+        });
+        driver.pending.push(PendingEvent {
+            timestamp: now,
+            message,
+            sent_at: ingestion::sent_at(driver.opened_at, now, batch, driver.closed_at.is_some()),
+            visible_after,
+        });
+        groups.delayed.insert((group.to_owned(), stream.to_owned()));
+        drop(groups);
+        self.changed();
+    }
+
+    /// The container stopped: its driver sends every line it still holds now.
+    pub fn close_driver(&self, group: &str, stream: &str) {
+        let now = self.now_ms();
+        let mut groups = self.lock();
+        let Some(stream) = groups.stream_mut(group, stream) else {
+            return;
+        };
+        let Some(driver) = stream.driver.as_mut() else {
+            return;
+        };
+        ingestion::flush(&mut driver.pending, now);
+        driver.closed_at = Some(now);
+        if driver.pending.is_empty() {
+            stream.driver = None;
+        }
+        drop(groups);
+        self.changed();
+    }
+
+    /// Appends one event (epoch milliseconds) to an existing stream, visible at once; dropped if
+    /// the stream is gone (as CloudWatch drops writes to a deleted group).
+    pub fn append(&self, group: &str, stream: &str, timestamp_ms: i64, message: String) {
+        let now = self.now_ms();
+        let stored = self
+            .lock()
+            .insert_visible(group, stream, timestamp_ms, now, message);
+        if stored {
             self.changed();
         }
     }
@@ -556,6 +725,7 @@ impl LogStore {
         let Groups {
             groups,
             next_event_id,
+            ..
         } = &mut *groups;
         let group = groups
             .get_mut(&input.log_group_name)

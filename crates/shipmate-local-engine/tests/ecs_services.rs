@@ -381,3 +381,99 @@ async fn services_survive_a_restart_and_get_their_tasks_back() {
     }
     local.engine.shutdown().await;
 }
+
+/// The seconds (epoch, ms precision) at which the service's tasks were created, oldest first,
+/// and how many of them are STOPPED.
+async fn launches(local: &Local) -> (Vec<f64>, usize) {
+    let mut arns = Vec::new();
+    for status in ["RUNNING", "STOPPED"] {
+        let list = local
+            .ecs(
+                "ListTasks",
+                json!({"cluster": "c1", "serviceName": "web", "desiredStatus": status}),
+            )
+            .await
+            .unwrap();
+        arns.extend(list["taskArns"].as_array().unwrap().iter().cloned());
+    }
+    let mut created = Vec::new();
+    let mut stopped = 0;
+    for chunk in arns.chunks(100) {
+        let output = local
+            .ecs("DescribeTasks", json!({"cluster": "c1", "tasks": chunk}))
+            .await
+            .unwrap();
+        for task in output["tasks"].as_array().unwrap() {
+            created.push(task["createdAt"].as_f64().unwrap());
+            stopped += usize::from(task["lastStatus"] == "STOPPED");
+        }
+    }
+    created.sort_by(f64::total_cmp);
+    (created, stopped)
+}
+
+const IMPAIRED: &str = "(service web) is unable to consistently start tasks successfully.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_whose_tasks_cannot_start_is_throttled_until_a_new_task_definition() {
+    let local = Local::start_with(EngineConfig {
+        service_throttle_base: Duration::from_millis(300),
+        ..EngineConfig::default()
+    })
+    .await;
+    let never_pushed = local.register("web:never-pushed", "exec sleep 600").await;
+    local
+        .ecs(
+            "CreateService",
+            json!({"cluster": "c1", "serviceName": "web", "taskDefinition": never_pushed, "desiredCount": 1}),
+        )
+        .await
+        .unwrap();
+    let mut created = Vec::new();
+    let start = Instant::now();
+    while created.len() < 6 {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "only {} launches",
+            created.len()
+        );
+        created = launches(&local).await.0;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Three failures at scheduler speed, then waits of 300, 600 and 1200 ms after each failure
+    // (which comes shortly after its launch): the gaps grow.
+    let gaps: Vec<f64> = created.windows(2).map(|w| w[1] - w[0]).take(5).collect();
+    assert!(
+        gaps[2] >= 0.3 && gaps[3] >= 0.6 && gaps[4] >= 1.2,
+        "{gaps:?}"
+    );
+    assert!(gaps[2] < gaps[3] && gaps[3] < gaps[4], "{gaps:?}");
+    let service = local.service().await;
+    let impaired = messages(&service).iter().filter(|m| *m == IMPAIRED).count();
+    assert_eq!(impaired, 1, "{:#?}", messages(&service));
+
+    // From the next failure on the wait is hours; a new task definition must not wait for it.
+    local
+        .engine
+        .ecs
+        .set_service_throttle_base(Duration::from_secs(3600));
+    let failed_before = launches(&local).await.1;
+    let start = Instant::now();
+    while launches(&local).await.1 <= failed_before {
+        assert!(start.elapsed() < DEADLINE, "no further failure");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let good = local.register("web:v1", "exec sleep 600").await;
+    local
+        .ecs(
+            "UpdateService",
+            json!({"cluster": "c1", "service": "web", "taskDefinition": good}),
+        )
+        .await
+        .unwrap();
+    let service = local.wait_stable().await;
+    assert_eq!(service["taskDefinition"], good.as_str());
+    let impaired = messages(&service).iter().filter(|m| *m == IMPAIRED).count();
+    assert_eq!(impaired, 1, "{:#?}", messages(&service));
+    local.engine.shutdown().await;
+}

@@ -208,6 +208,87 @@ async fn a_failing_command_stops_the_task_with_its_exit_code_and_every_log_line(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_delayed_log_ingestion_the_last_lines_show_up_after_stopped_in_order() {
+    let local = Local::start().await;
+    local.engine.logs.ensure_group("/ecs/late");
+    // Short batches, and a delay longer than the gap from the container's exit to STOPPED.
+    local
+        .engine
+        .ecs
+        .faults()
+        .delay_log_ingestion(shipmate_local_engine::logs::IngestionDelay {
+            batch: Duration::from_millis(200),
+            visible_after: Duration::from_secs(3),
+        });
+    let script =
+        "i=1; while [ $i -le 500 ]; do echo line-$i; [ $i -eq 250 ] && sleep 4; i=$((i+1)); done";
+    local
+        .register(
+            "late",
+            json!([with_awslogs(container(&["sh", "-c", script]), "/ecs/late")]),
+        )
+        .await;
+    let arn = local.run("late").await["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let task = local.wait_running(&arn).await;
+    let stream = format!("ecs/main/{}", task_id(&task));
+
+    // A reader that follows its forward token, as release tooling does.
+    let mut token: Option<String> = None;
+    let mut events: Vec<Value> = Vec::new();
+    let mut seen_when_stopped = None;
+    let start = Instant::now();
+    while events.len() < 500 {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{} of 500 lines after {DEADLINE:?}",
+            events.len()
+        );
+        let stopped = local.describe(&arn).await["lastStatus"] == "STOPPED";
+        loop {
+            let mut request = json!({"logGroupName": "/ecs/late", "logStreamName": stream, "startFromHead": true});
+            if let Some(token) = &token {
+                request["nextToken"] = json!(token);
+            }
+            let page = local
+                .call("Logs_20140328.GetLogEvents", request.to_string().as_bytes())
+                .await
+                .unwrap();
+            events.extend(page["events"].as_array().unwrap().iter().cloned());
+            let next = page["nextForwardToken"].as_str().unwrap().to_owned();
+            if token.as_ref() == Some(&next) {
+                break;
+            }
+            token = Some(next);
+        }
+        if stopped && seen_when_stopped.is_none() {
+            seen_when_stopped = Some(events.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen_when_stopped = seen_when_stopped.expect("the task stopped before all lines showed");
+    assert!(
+        seen_when_stopped < 500,
+        "{seen_when_stopped} lines visible at STOPPED"
+    );
+    let lines: Vec<&str> = events
+        .iter()
+        .map(|event| event["message"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=500).map(|n| format!("line-{n}")).collect();
+    assert_eq!(lines, expected, "every line once, in order");
+    for event in &events {
+        let (timestamp, ingested) = (
+            event["timestamp"].as_i64().unwrap(),
+            event["ingestionTime"].as_i64().unwrap(),
+        );
+        assert!(ingested >= timestamp + 3000, "{event}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successful_command_exits_zero_in_the_image_with_the_documented_environment() {
     let local = Local::start().await;
     local.engine.logs.ensure_group("/ecs/env");
@@ -1140,8 +1221,8 @@ async fn task_processes_die_with_a_killed_endpoint() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day() {
+/// An engine whose clock only moves when the test says so, starting at epoch second 1.8e9.
+async fn on_manual_clock() -> (Local, shipmate_local_engine::clock::ManualClock) {
     let clock = shipmate_local_engine::clock::ManualClock::starting_at(
         std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
     );
@@ -1150,6 +1231,14 @@ async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day(
         ..EngineConfig::default()
     })
     .await;
+    (local, clock)
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_token_is_kept_until_an_hour_after_its_task_stopped_and_replays_it_trimmed() {
+    let (local, clock) = on_manual_clock().await;
     local.register("brief", json!([container(&["true"])])).await;
     let request = json!({"cluster": "c1", "taskDefinition": "brief", "clientToken": "t-1"});
     let first = local.ecs("RunTask", request.clone()).await.unwrap();
@@ -1157,21 +1246,87 @@ async fn stopped_tasks_stay_describable_for_an_hour_and_client_tokens_for_a_day(
     let task = local.wait_stopped(&arn).await;
     assert_eq!(task["stoppedAt"], 1_800_000_000.0);
 
-    clock.advance(Duration::from_secs(59 * 60));
+    clock.advance(59 * MINUTE);
     assert_eq!(local.describe(&arn).await["lastStatus"], "STOPPED");
     let again = local.ecs("RunTask", request.clone()).await.unwrap();
-    assert_eq!(again["tasks"][0]["taskArn"], arn.as_str());
+    assert_eq!(
+        again,
+        json!({
+            "tasks": [{"taskArn": arn, "lastStatus": "STOPPED", "desiredStatus": "STOPPED"}],
+            "failures": [],
+        }),
+        "a stopped task is replayed with only the three members ECS keeps"
+    );
+    let mut changed = request.clone();
+    changed["startedBy"] = json!("someone-else");
+    let conflict = local.ecs("RunTask", changed.clone()).await.unwrap_err();
+    assert_eq!(conflict.code, "ConflictException");
+    assert_eq!(conflict.extra["resourceIds"], json!([arn]));
 
-    clock.advance(Duration::from_secs(2 * 60));
+    // One hour after the stop the token (and the task) are forgotten: the token is free again.
+    clock.advance(2 * MINUTE);
     let output = local
         .ecs("DescribeTasks", json!({"cluster": "c1", "tasks": [arn]}))
         .await
         .unwrap();
     assert_eq!(output["failures"][0]["reason"], "MISSING");
+    let later = local.ecs("RunTask", changed).await.unwrap();
+    let new_arn = later["tasks"][0]["taskArn"].as_str().unwrap();
+    assert_ne!(new_arn, arn.as_str());
+    assert_eq!(later["tasks"][0]["startedBy"], "someone-else");
+}
 
-    clock.advance(Duration::from_secs(24 * 60 * 60));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_token_whose_task_still_runs_is_replayed_in_full_and_forgotten_after_a_day() {
+    let (local, clock) = on_manual_clock().await;
+    local
+        .register("long", json!([container(&["sleep", "300"])]))
+        .await;
+    let request = json!({"cluster": "c1", "taskDefinition": "long", "clientToken": "t-2"});
+    let first = local.ecs("RunTask", request.clone()).await.unwrap();
+    let arn = first["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
+    local.wait_running(&arn).await;
+
+    clock.advance(23 * 60 * MINUTE + 59 * MINUTE);
+    let again = local.ecs("RunTask", request.clone()).await.unwrap();
+    let replayed = &again["tasks"][0];
+    assert_eq!(replayed["taskArn"], arn.as_str());
+    assert_eq!(replayed["lastStatus"], "RUNNING");
+    assert_eq!(
+        replayed["clusterArn"],
+        "arn:aws:ecs:eu-west-1:000000000000:cluster/c1"
+    );
+    assert_eq!(
+        replayed["containers"][0]["lastStatus"], "RUNNING",
+        "{replayed}"
+    );
+    assert!(replayed["version"].as_i64().unwrap() > 1, "{replayed}");
+
+    clock.advance(2 * MINUTE);
     let later = local.ecs("RunTask", request).await.unwrap();
     assert_ne!(later["tasks"][0]["taskArn"], arn.as_str());
+    local.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_token_that_started_no_task_is_kept_for_an_hour() {
+    let (local, clock) = on_manual_clock().await;
+    local.register("brief", json!([container(&["true"])])).await;
+    local.engine.ecs.faults().fail_next_placements(1, None);
+    let request = json!({"cluster": "c1", "taskDefinition": "brief", "clientToken": "t-3"});
+    let first = local.ecs("RunTask", request.clone()).await.unwrap();
+    assert_eq!(first["tasks"], json!([]));
+    assert_eq!(first["failures"][0]["reason"], "RESOURCE:MEMORY");
+
+    // The placement fault is used up, so only a replay can answer without a task.
+    clock.advance(59 * MINUTE);
+    let again = local.ecs("RunTask", request.clone()).await.unwrap();
+    assert_eq!(again, first);
+
+    clock.advance(2 * MINUTE);
+    let later = local.ecs("RunTask", request).await.unwrap();
+    assert_eq!(later["failures"], json!([]));
+    assert_eq!(later["tasks"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1226,4 +1381,206 @@ async fn depends_on_orders_containers_and_a_failed_success_dependency_fails_the_
         .await
         .unwrap_err();
     assert_eq!(invalid.code, "ClientException");
+}
+
+/// What the release half relies on: tags on task definitions (also INACTIVE ones),
+/// DeregisterTaskDefinition, ListTaskDefinitions' filters and order, ListTasks by startedBy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_definitions_keep_their_tags_through_deregistration_and_list_as_ecs_lists_them() {
+    let local = Local::start().await;
+    let tags = json!([{"key": "shipmate:release", "value": "r1"}]);
+    let registered = local
+        .ecs(
+            "RegisterTaskDefinition",
+            json!({"family": "web", "memory": "512", "tags": tags,
+                   "containerDefinitions": [container(&["sleep", "300"])]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(registered["tags"], tags);
+    let first = registered["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = local
+        .register("web", json!([container(&["sleep", "300"])]))
+        .await;
+    let third = local
+        .register("web", json!([container(&["sleep", "300"])]))
+        .await;
+    local
+        .register("web-other", json!([container(&["true"])]))
+        .await;
+    let described = local
+        .ecs(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "web:1", "include": ["TAGS"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(described["tags"], tags);
+    let untagged = local
+        .ecs(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "web", "include": ["TAGS"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(untagged["taskDefinition"]["revision"], 3);
+    assert_eq!(untagged["tags"], json!([]));
+
+    let deregistered = local
+        .ecs("DeregisterTaskDefinition", json!({"taskDefinition": first}))
+        .await
+        .unwrap();
+    assert_eq!(deregistered["taskDefinition"]["status"], "INACTIVE");
+    assert!(deregistered["taskDefinition"]["deregisteredAt"].is_number());
+    let again = local
+        .ecs(
+            "DeregisterTaskDefinition",
+            json!({"taskDefinition": "web:1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again["taskDefinition"]["status"], "INACTIVE");
+    let no_revision = local
+        .ecs("DeregisterTaskDefinition", json!({"taskDefinition": "web"}))
+        .await
+        .unwrap_err();
+    assert_eq!(no_revision.code, "ClientException");
+    for reference in ["web:1", first.as_str()] {
+        let inactive = local
+            .ecs(
+                "DescribeTaskDefinition",
+                json!({"taskDefinition": reference, "include": ["TAGS"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            inactive["taskDefinition"]["status"], "INACTIVE",
+            "{reference}"
+        );
+        assert_eq!(inactive["tags"], tags, "{reference}");
+    }
+    local
+        .ecs(
+            "TagResource",
+            json!({"resourceArn": first, "tags": [{"key": "shipmate:outcome", "value": "rolled-back"}]}),
+        )
+        .await
+        .unwrap();
+    local
+        .ecs(
+            "UntagResource",
+            json!({"resourceArn": first, "tagKeys": ["shipmate:release"]}),
+        )
+        .await
+        .unwrap();
+    let listed = local
+        .ecs("ListTagsForResource", json!({"resourceArn": first}))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["tags"],
+        json!([{"key": "shipmate:outcome", "value": "rolled-back"}])
+    );
+    let unknown = local
+        .ecs(
+            "ListTagsForResource",
+            json!({"resourceArn": "arn:aws:ecs:eu-west-1:000000000000:task-definition/web:9"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code, "ResourceNotFoundException");
+
+    let local = &local;
+    let list = |body: Value| async move {
+        local.ecs("ListTaskDefinitions", body).await.unwrap()["taskDefinitionArns"].clone()
+    };
+    let second = second["taskDefinitionArn"].clone();
+    let third = third["taskDefinitionArn"].clone();
+    assert_eq!(
+        list(json!({"familyPrefix": "web"})).await,
+        json!([second, third])
+    );
+    assert_eq!(
+        list(json!({"familyPrefix": "web", "sort": "DESC"})).await,
+        json!([third, second])
+    );
+    assert_eq!(
+        list(json!({"familyPrefix": "web", "status": "INACTIVE"})).await,
+        json!([first])
+    );
+    assert_eq!(
+        list(json!({"familyPrefix": "we"})).await,
+        json!([]),
+        "the exact family"
+    );
+    assert_eq!(
+        list(json!({})).await.as_array().unwrap().len(),
+        3,
+        "every ACTIVE revision of every family"
+    );
+
+    for started_by in ["shipmate/r1", "shipmate/r1", "someone-else"] {
+        local
+            .ecs(
+                "RunTask",
+                json!({"cluster": "c1", "taskDefinition": "web", "startedBy": started_by}),
+            )
+            .await
+            .unwrap();
+    }
+    let mine = local
+        .ecs(
+            "ListTasks",
+            json!({"cluster": "c1", "startedBy": "shipmate/r1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine["taskArns"].as_array().unwrap().len(), 2, "{mine}");
+    local.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_get_distinct_consecutive_revisions() {
+    let local = Local::start().await;
+    let registrations: Vec<_> = (0..20)
+        .map(|n| {
+            let engine = local.engine.clone();
+            tokio::spawn(async move {
+                let target =
+                    Target::parse("AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition")
+                        .unwrap();
+                let body = json!({"family": "busy", "memory": "512", "containerDefinitions": [
+                    {"name": "main", "image": "app:v1", "command": ["echo", n.to_string()]}
+                ]})
+                .to_string();
+                let output = engine
+                    .handle(Request {
+                        target: &target,
+                        region: "eu-west-1",
+                        body: body.as_bytes(),
+                    })
+                    .await
+                    .unwrap();
+                let output: Value = serde_json::from_slice(&output).unwrap();
+                output["taskDefinition"]["revision"].as_i64().unwrap()
+            })
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    for registration in registrations {
+        revisions.push(registration.await.unwrap());
+    }
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=20).collect::<Vec<i64>>());
+    let listed = local
+        .ecs("ListTaskDefinitions", json!({"familyPrefix": "busy"}))
+        .await
+        .unwrap();
+    let expected: Vec<String> = (1..=20)
+        .map(|n| format!("arn:aws:ecs:eu-west-1:000000000000:task-definition/busy:{n}"))
+        .collect();
+    assert_eq!(listed["taskDefinitionArns"], json!(expected));
 }

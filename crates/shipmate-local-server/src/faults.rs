@@ -1,6 +1,7 @@
 //! Wire-level fault injection: make the next N calls of an operation fail the way AWS fails
-//! (throttling, server faults, 503s, connections closed without a response), so clients' retry
-//! and error paths can be tested against the local endpoint. Engine-level faults (placement,
+//! (throttling, server faults, 503s, connections closed without a response) or answer what AWS
+//! never answers (an empty `{}`), so clients' retry and error paths can be tested against the
+//! local endpoint. Engine-level faults (placement,
 //! image pulls, lifecycle delays) live in the engine; the control API forwards those.
 
 use std::sync::Mutex;
@@ -21,6 +22,9 @@ pub enum WireFaultKind {
     Unavailable,
     /// Close the connection without any response.
     DropConnection,
+    /// HTTP 200 with the body `{}`: valid JSON with every member missing, an answer ECS never
+    /// gives (DescribeTasks without `tasks`), for testing how a client handles the impossible.
+    EmptyResponse,
 }
 
 /// One armed fault: the next `count` calls of `operation` (optionally of one service only;
@@ -73,6 +77,8 @@ impl WireFault {
 pub enum FaultAction {
     Respond(AwsError),
     Drop,
+    /// Answer 200 with this body instead of calling the engine.
+    Succeed(&'static [u8]),
 }
 
 impl FaultAction {
@@ -95,6 +101,7 @@ impl FaultAction {
                 "Service Unavailable (injected fault)",
             )),
             WireFaultKind::DropConnection => FaultAction::Drop,
+            WireFaultKind::EmptyResponse => FaultAction::Succeed(b"{}"),
         }
     }
 
@@ -105,6 +112,7 @@ impl FaultAction {
             FaultAction::Respond(error) if error.status == 503 => "unavailable",
             FaultAction::Respond(_) => "server_error",
             FaultAction::Drop => "drop_connection",
+            FaultAction::Succeed(_) => "empty_response",
         }
     }
 }
@@ -211,6 +219,21 @@ mod tests {
             faults.take(&target("Logs_20140328.TagResource")),
             Some(FaultAction::Drop)
         );
+    }
+
+    #[test]
+    fn an_empty_response_is_a_success_with_an_empty_object() {
+        let faults = WireFaults::default();
+        faults.add(WireFault::new(
+            WireFaultKind::EmptyResponse,
+            "DescribeTaskDefinition",
+            1,
+        ));
+        let describe = target("AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition");
+        let action = faults.take(&describe).expect("armed");
+        assert_eq!(action, FaultAction::Succeed(b"{}"));
+        assert_eq!(action.name(), "empty_response");
+        assert_eq!(faults.take(&describe), None);
     }
 
     #[test]

@@ -166,6 +166,16 @@ impl RunningServer {
         ));
     }
 
+    /// The next `count` calls of `operation` get HTTP 200 with the body `{}` (every member
+    /// missing), without reaching the engine.
+    pub fn answer_empty(&self, operation: &str, count: u32) {
+        self.inject(WireFault::new(
+            WireFaultKind::EmptyResponse,
+            operation,
+            count,
+        ));
+    }
+
     /// Disarms every fault, wire-level and engine-level (the same as `DELETE /_shipmate/faults`).
     /// Engine-level faults (placements, image pulls, lifecycle delays) are armed through
     /// `server.engine().ecs.faults()`.

@@ -144,6 +144,7 @@ async fn route(
         return match action {
             FaultAction::Respond(error) => Routed::Answer(Err(error)),
             FaultAction::Drop => Routed::Drop,
+            FaultAction::Succeed(body) => Routed::Answer(Ok(body.to_vec())),
         };
     }
     let engine = shared.engine.clone();

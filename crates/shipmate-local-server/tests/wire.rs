@@ -217,6 +217,151 @@ async fn faults_armed_over_http_hit_exactly_n_calls() {
 }
 
 #[tokio::test]
+async fn an_empty_response_fault_answers_200_with_an_empty_object_instead_of_the_engine() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    const ECS: &str = "AmazonEC2ContainerServiceV20141113";
+    let created = aws_call(addr, &format!("{ECS}.CreateCluster"), b"{}")
+        .await
+        .unwrap();
+    assert_eq!(created.status, 200);
+    let registered = aws_call(
+        addr,
+        &format!("{ECS}.RegisterTaskDefinition"),
+        br#"{"family":"f","containerDefinitions":[{"name":"main","image":"img:1","memory":64}]}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status, 200);
+    let armed = send(
+        addr,
+        "POST",
+        "/_shipmate/faults",
+        &[],
+        br#"{"kind":"empty_response","operation":"DescribeTaskDefinition","count":2}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(armed.status, 200);
+    let listed = send(addr, "GET", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        listed["faults"],
+        serde_json::json!([{"kind": "empty_response", "operation": "DescribeTaskDefinition", "count": 2}])
+    );
+
+    let describe = format!("{ECS}.DescribeTaskDefinition");
+    // Other operations are untouched.
+    let tasks = aws_call(addr, &format!("{ECS}.ListTasks"), b"{}")
+        .await
+        .unwrap();
+    assert_eq!(tasks.json(), serde_json::json!({"taskArns": []}));
+    for _ in 0..2 {
+        let empty = aws_call(addr, &describe, br#"{"taskDefinition":"f"}"#)
+            .await
+            .unwrap();
+        assert_eq!(empty.status, 200);
+        assert_eq!(empty.body, b"{}");
+        assert_eq!(
+            empty.header("content-type"),
+            Some("application/x-amz-json-1.1")
+        );
+        assert!(empty.header("x-amzn-requestid").is_some());
+    }
+    let real = aws_call(addr, &describe, br#"{"taskDefinition":"f"}"#)
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(real["taskDefinition"]["revision"], 1, "{real}");
+
+    let records: Vec<_> = server
+        .request_log()
+        .records()
+        .into_iter()
+        .filter(|record| record.operation.as_deref() == Some("DescribeTaskDefinition"))
+        .map(|record| (record.fault, record.status))
+        .collect();
+    assert_eq!(
+        records,
+        vec![
+            (Some("empty_response".to_owned()), Some(200)),
+            (Some("empty_response".to_owned()), Some(200)),
+            (None, Some(200)),
+        ]
+    );
+
+    // The Rust helper arms the same fault; DELETE disarms it with the rest.
+    server.answer_empty("DescribeTasks", 3);
+    let cleared = send(addr, "DELETE", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(cleared.status, 200);
+    let described = aws_call(
+        addr,
+        &format!("{ECS}.DescribeTasks"),
+        br#"{"tasks":["0123456789abcdef0123456789abcdef"]}"#,
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(described["failures"][0]["reason"], "MISSING", "{described}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_service_throttle_base_is_a_setting_of_the_control_api() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let settings = send(addr, "GET", "/_shipmate/settings", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        settings,
+        serde_json::json!({"service_throttle_base_ms": 5000})
+    );
+    let changed = send(
+        addr,
+        "PUT",
+        "/_shipmate/settings",
+        &[],
+        br#"{"service_throttle_base_ms":250}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status, 200);
+    assert_eq!(
+        changed.json(),
+        serde_json::json!({"service_throttle_base_ms": 250})
+    );
+    assert_eq!(
+        server.engine().ecs.service_throttle_base(),
+        std::time::Duration::from_millis(250)
+    );
+    // Settings are not faults: clearing faults keeps them.
+    send(addr, "DELETE", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(
+        server.engine().ecs.service_throttle_base(),
+        std::time::Duration::from_millis(250)
+    );
+    for bad in [
+        r#"{"service_throttle_base_ms":-1}"#,
+        r#"{"service_throttle_base":250}"#,
+        "not json",
+    ] {
+        let refused = send(addr, "PUT", "/_shipmate/settings", &[], bad.as_bytes())
+            .await
+            .unwrap();
+        assert_aws_error(&refused, 400, "InvalidParameterException");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn unknown_control_paths_are_404() {
     let server = start(ServerConfig::default()).await.unwrap();
     let response = send(server.addr(), "GET", "/_shipmate/nope", &[], b"")
@@ -273,11 +418,146 @@ async fn engine_faults_are_armed_through_the_control_api() {
         r#"{"kind":"delay_transition","status":"RUNNING","seconds":1}"#,
         r#"{"kind":"delay_transition","status":"PENDING","seconds":-1}"#,
         r#"{"kind":"fail_image_pull"}"#,
+        r#"{"kind":"delay_log_ingestion","batch_ms":-5}"#,
+        r#"{"kind":"delay_log_ingestion","visible_after_ms":"soon"}"#,
+        r#"{"kind":"delay_log_ingestion","batch":5000}"#,
     ] {
         let refused = send(addr, "POST", "/_shipmate/faults", &[], bad.as_bytes())
             .await
             .unwrap();
         assert_aws_error(&refused, 400, "InvalidParameterException");
     }
+    server.shutdown().await;
+}
+
+/// Polls `call` every 100 ms until `done` accepts its answer.
+async fn wait_for(
+    what: &str,
+    mut call: impl AsyncFnMut() -> serde_json::Value,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let value = call().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            start.elapsed() < common::DEADLINE,
+            "timed out waiting for {what}: {value}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn delayed_log_ingestion_is_armed_and_cleared_through_the_control_api() {
+    const ECS: &str = "AmazonEC2ContainerServiceV20141113";
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let image = tempfile::tempdir().unwrap();
+    server
+        .engine()
+        .images
+        .push_dir("late:1", image.path())
+        .unwrap();
+    let call = |target: String, body: String| async move {
+        let response = aws_call(addr, &target, body.as_bytes()).await.unwrap();
+        assert_eq!(
+            response.status,
+            200,
+            "{target}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response.json()
+    };
+    call(format!("{ECS}.CreateCluster"), "{}".into()).await;
+    call(
+        format!("{LOGS}.CreateLogGroup"),
+        r#"{"logGroupName":"/late"}"#.into(),
+    )
+    .await;
+    call(
+        format!("{ECS}.RegisterTaskDefinition"),
+        r#"{"family":"late","containerDefinitions":[{"name":"main","image":"late:1","memory":64,
+            "command":["sh","-c","echo one"],
+            "logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/late","awslogs-region":"us-east-1","awslogs-stream-prefix":"p"}}}]}"#
+            .into(),
+    )
+    .await;
+    // Runs the task to STOPPED and answers its stream's events at that moment and the stream.
+    let run_to_stopped = || async {
+        let run = call(
+            format!("{ECS}.RunTask"),
+            r#"{"taskDefinition":"late"}"#.into(),
+        )
+        .await;
+        let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
+        wait_for(
+            "STOPPED",
+            || {
+                call(
+                    format!("{ECS}.DescribeTasks"),
+                    format!(r#"{{"tasks":["{arn}"]}}"#),
+                )
+            },
+            |described| described["tasks"][0]["lastStatus"] == "STOPPED",
+        )
+        .await;
+        let stream = format!("p/main/{}", arn.rsplit('/').next().unwrap());
+        let events = call(
+            format!("{LOGS}.GetLogEvents"),
+            format!(
+                r#"{{"logGroupName":"/late","logStreamName":"{stream}","startFromHead":true}}"#
+            ),
+        )
+        .await;
+        (events["events"].as_array().unwrap().len(), stream)
+    };
+
+    let armed = send(
+        addr,
+        "POST",
+        "/_shipmate/faults",
+        &[],
+        br#"{"kind":"delay_log_ingestion","batch_ms":100,"visible_after_ms":3000}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(armed.status, 200);
+    let (visible_at_stop, stream) = run_to_stopped().await;
+    assert_eq!(
+        visible_at_stop, 0,
+        "the line is still on its way at STOPPED"
+    );
+    let events = wait_for(
+        "the delayed line",
+        || {
+            call(
+                format!("{LOGS}.GetLogEvents"),
+                format!(
+                    r#"{{"logGroupName":"/late","logStreamName":"{stream}","startFromHead":true}}"#
+                ),
+            )
+        },
+        |page| !page["events"].as_array().unwrap().is_empty(),
+    )
+    .await;
+    let event = &events["events"][0];
+    assert_eq!(event["message"], "one");
+    assert!(
+        event["ingestionTime"].as_i64().unwrap() >= event["timestamp"].as_i64().unwrap() + 3000,
+        "{event}"
+    );
+
+    let cleared = send(addr, "DELETE", "/_shipmate/faults", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(cleared.status, 200);
+    let (visible_at_stop, _) = run_to_stopped().await;
+    assert_eq!(
+        visible_at_stop, 1,
+        "without the fault every line is there at STOPPED"
+    );
     server.shutdown().await;
 }

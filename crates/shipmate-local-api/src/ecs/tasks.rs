@@ -231,8 +231,37 @@ pub struct RunTaskRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunTaskResponse {
-    pub tasks: Vec<Task>,
+    pub tasks: Vec<RunTaskTask>,
     pub failures: Vec<Failure>,
+}
+
+/// One task of a RunTask answer: described in full, or, when a `clientToken` is replayed after
+/// its task stopped, only the three members ECS keeps for it. Reading JSON back always gives
+/// `Described` (every `Task` member is optional).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunTaskTask {
+    Described(Box<Task>),
+    Stopped(StoppedTask),
+}
+
+impl From<Task> for RunTaskTask {
+    fn from(task: Task) -> RunTaskTask {
+        RunTaskTask::Described(Box::new(task))
+    }
+}
+
+/// The trimmed `Task` of a replayed RunTask whose task stopped less than an hour ago:
+/// `taskArn`, `lastStatus` and `desiredStatus`, nothing else (not even `version`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoppedTask {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

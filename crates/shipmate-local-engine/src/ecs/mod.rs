@@ -8,6 +8,7 @@
 
 mod addresses;
 mod arns;
+mod client_tokens;
 mod clusters;
 mod dependencies;
 mod health;
@@ -40,6 +41,7 @@ use crate::images::ImageStore;
 use crate::logs::LogStore;
 use crate::{EngineConfig, EngineError, Request};
 
+pub use services::throttle::DEFAULT_BASE as DEFAULT_SERVICE_THROTTLE_BASE;
 pub(crate) use tasks::LaunchRequest;
 
 /// The `stoppedReason` of tasks that were running when the endpoint went away.
@@ -126,6 +128,8 @@ struct Inner {
     /// One writer of the state file at a time (the background writer and shutdown).
     saving: Mutex<()>,
     shutting_down: AtomicBool,
+    /// The service throttle's first wait between launches (`services/throttle.rs`).
+    service_throttle_base: Mutex<std::time::Duration>,
 }
 
 impl Ecs {
@@ -155,6 +159,11 @@ impl Ecs {
                 }
             }
         }
+        // No task survived, so no service has a running or pending one: DescribeServices must
+        // not report the old counts (and a steady state) until the scheduler's first pass.
+        for service in state.services.values_mut() {
+            service.forget_live_tasks();
+        }
         let ecs = Ecs {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
@@ -169,6 +178,7 @@ impl Ecs {
                 save_requested: Arc::new(Notify::new()),
                 saving: Mutex::new(()),
                 shutting_down: AtomicBool::new(false),
+                service_throttle_base: Mutex::new(config.service_throttle_base),
             }),
         };
         tokio::spawn(ecs.inner.memory.clone().run());

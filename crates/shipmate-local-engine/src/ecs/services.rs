@@ -8,6 +8,7 @@
 
 mod model;
 mod scheduler;
+pub(crate) mod throttle;
 
 use std::time::{Duration, SystemTime};
 
@@ -170,6 +171,7 @@ impl Ecs {
             created_at: now,
             steady_state_reported: false,
             spec,
+            throttle: Default::default(),
         };
         match input.tags.filter(|tags| !tags.is_empty()) {
             Some(tags) => state.tags.insert(arn.clone(), tags),
@@ -400,10 +402,11 @@ impl Ecs {
         let engine = std::sync::Arc::downgrade(&self.inner);
         let mut changes = self.subscribe();
         tokio::spawn(async move {
+            let mut wait = TICK;
             loop {
                 tokio::select! {
                     changed = changes.changed() => if changed.is_err() { return },
-                    () = tokio::time::sleep(TICK) => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
                 let Some(inner) = engine.upgrade() else {
                     return;
@@ -416,16 +419,37 @@ impl Ecs {
                 {
                     return;
                 }
-                ecs.schedule_services();
+                // Wake for a throttled launch on time rather than up to a tick late.
+                wait = ecs.schedule_services().map_or(TICK, |next| next.min(TICK));
             }
         });
     }
 
-    /// One pass over every service: decide under the lock, act outside it.
-    fn schedule_services(&self) {
+    /// The service throttle's first wait between launches from now on.
+    pub fn set_service_throttle_base(&self, base: Duration) {
+        *self
+            .inner
+            .service_throttle_base
+            .lock()
+            .expect("throttle lock") = base;
+    }
+
+    /// The service throttle's first wait between launches.
+    pub fn service_throttle_base(&self) -> Duration {
+        *self
+            .inner
+            .service_throttle_base
+            .lock()
+            .expect("throttle lock")
+    }
+
+    /// One pass over every service: decide under the lock, act outside it. Answers how long
+    /// until the earliest throttled launch, if one is waiting.
+    fn schedule_services(&self) -> Option<Duration> {
         let now = self.now();
+        let throttle_base = self.service_throttle_base();
         let mut work = Vec::new();
-        {
+        let next_launch = {
             let mut state = self.state();
             let arns: Vec<String> = state
                 .services
@@ -437,7 +461,7 @@ impl Ecs {
                 let views = task_views(&state, &state.services[&arn]);
                 let service = state.services.get_mut(&arn).expect("listed above");
                 let before = observable(service);
-                let actions = scheduler::reconcile(service, &views, now);
+                let actions = scheduler::reconcile(service, &views, throttle_base, now);
                 if service.status == "DRAINING"
                     && views.iter().all(|task| task.last_status == "STOPPED")
                 {
@@ -449,14 +473,22 @@ impl Ecs {
                     work.push((arn, actions));
                 }
             }
-        }
+            state
+                .services
+                .values()
+                .filter(|service| service.status == "ACTIVE")
+                .filter_map(|service| service.throttle.next_launch_at)
+                .filter_map(|at| at.duration_since(now).ok())
+                .min()
+        };
         if work.is_empty() {
-            return;
+            return next_launch;
         }
         for (arn, actions) in work {
             self.carry_out(&arn, actions, now);
         }
         self.changed();
+        next_launch
     }
 
     fn carry_out(&self, arn: &str, actions: Vec<Action>, now: SystemTime) {
@@ -724,6 +756,7 @@ fn task_views(state: &EcsState, service: &ServiceRecord) -> Vec<TaskView> {
             TaskView {
                 arn: task.task_arn.clone().unwrap_or_default(),
                 deployment_id: task.started_by.clone().unwrap_or_default(),
+                task_definition: task.task_definition_arn.clone().unwrap_or_default(),
                 last_status: task.last_status.clone().unwrap_or_default(),
                 desired_status: task.desired_status.clone().unwrap_or_default(),
                 started_at: task.started_at.map(to_time),

@@ -25,7 +25,7 @@ use super::dependencies::{Dependency, Progress, Readiness, readiness};
 use super::health::{self, Health, Probe};
 use super::lifecycle::{TaskEvent, TaskStatus, stop_code};
 use super::memory::{Watched, WatchedContainer};
-use crate::logs::{LogStore, epoch_millis};
+use crate::logs::LogStore;
 
 /// The container `reason` and task `stoppedReason` of an out-of-memory kill.
 pub(crate) const OUT_OF_MEMORY_REASON: &str =
@@ -244,7 +244,7 @@ impl Supervisor {
                     }
                     logs.ensure_group(&awslogs.group);
                 }
-                logs.ensure_stream(&awslogs.group, &awslogs.stream);
+                logs.open_driver(&awslogs.group, &awslogs.stream);
             }
         }
         self.event(TaskEvent::Activating);
@@ -589,6 +589,10 @@ impl Supervisor {
         let exited = Arc::new(AtomicBool::new(false));
         let events = events.clone();
         let exited_flag = exited.clone();
+        let driver = container
+            .awslogs
+            .clone()
+            .map(|awslogs| (self.ecs.inner.logs.clone(), awslogs));
         tokio::spawn(async move {
             let exit_code = match child.wait().await {
                 Ok(status) => exit_code(status),
@@ -600,6 +604,10 @@ impl Supervisor {
             let _ = killpg(Pid::from_raw(process_group), Signal::SIGKILL);
             for forwarder in forwarders {
                 let _ = tokio::time::timeout(DRAIN_LIMIT, forwarder).await;
+            }
+            // The driver sends what it still holds when its container stops.
+            if let Some((logs, awslogs)) = driver {
+                logs.close_driver(&awslogs.group, &awslogs.stream);
             }
             let _ = events.send(ContainerEvent::Exited { index, exit_code });
         });
@@ -704,19 +712,19 @@ async fn forward_lines(output: impl AsyncRead + Unpin, ecs: Ecs, logs: LogStore,
     }
 }
 
-/// Stores one line (without its line ending) and empties the buffer. CloudWatch Logs has no
-/// empty events, so the awslogs driver skips empty lines.
+/// Hands one line (without its line ending) to the awslogs driver and empties the buffer.
+/// CloudWatch Logs has no empty events, so the awslogs driver skips empty lines.
 fn emit(ecs: &Ecs, logs: &LogStore, awslogs: &AwsLogs, line: &mut Vec<u8>) {
     if line.last() == Some(&b'\r') {
         line.pop();
     }
     if !line.is_empty() {
         let message = String::from_utf8_lossy(line).into_owned();
-        logs.append(
+        logs.driver_append(
             &awslogs.group,
             &awslogs.stream,
-            epoch_millis(ecs.now()),
             message,
+            ecs.faults().log_ingestion_delay(),
         );
     }
     line.clear();

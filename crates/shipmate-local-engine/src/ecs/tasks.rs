@@ -13,6 +13,7 @@ use shipmate_local_api::ecs::*;
 use shipmate_local_protocol::AwsError;
 use tokio::sync::Notify;
 
+use super::client_tokens::{self, TokenTask};
 use super::clusters::{active_cluster, includes};
 use super::lifecycle::{TaskEvent, TaskStatus, stop_code};
 use super::supervisor::{AwsLogs, ContainerPlan, TaskPlan};
@@ -25,8 +26,6 @@ use crate::DEFAULT_REGION;
 
 /// How long a STOPPED task stays describable.
 const STOPPED_TASK_RETENTION: Duration = Duration::from_secs(60 * 60);
-/// How long a RunTask clientToken is remembered.
-const CLIENT_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 const LAUNCH_TYPES: [&str; 4] = ["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
 /// Default and maximum seconds between SIGTERM and SIGKILL.
 const DEFAULT_STOP_TIMEOUT: u64 = 30;
@@ -153,6 +152,8 @@ impl Ecs {
         };
         let (launched, starts) = {
             let mut state = self.state();
+            // An expired token must not be found below.
+            self.forget_old(&mut state);
             let cluster_arn = active_cluster(&state, Some(&request.cluster))?
                 .cluster_arn
                 .clone()
@@ -170,7 +171,7 @@ impl Ecs {
                     .task_arns
                     .iter()
                     .filter_map(|arn| state.tasks.get(arns::task_id(arn)))
-                    .map(|record| with_tags(&state, record.task.clone()))
+                    .map(|record| client_tokens::replayed(with_tags(&state, record.task.clone())))
                     .collect();
                 return Ok(RunTaskResponse {
                     tasks,
@@ -197,7 +198,7 @@ impl Ecs {
         };
         self.start_supervisors(starts);
         Ok(RunTaskResponse {
-            tasks: launched.tasks,
+            tasks: launched.tasks.into_iter().map(RunTaskTask::from).collect(),
             failures: launched.failures,
         })
     }
@@ -349,6 +350,26 @@ impl Ecs {
     /// Forgets STOPPED tasks older than the retention and expired client tokens.
     fn forget_old(&self, state: &mut EcsState) {
         let now = epoch_seconds(self.now());
+        // Tokens first: their retention depends on when their tasks stopped.
+        let EcsState {
+            client_tokens,
+            tasks,
+            ..
+        } = state;
+        client_tokens.retain(|_, token| {
+            let lifetimes: Vec<TokenTask> = token
+                .task_arns
+                .iter()
+                .map(|arn| match tasks.get(arns::task_id(arn)) {
+                    None => TokenTask::Forgotten,
+                    Some(record) if record.is_stopped() => {
+                        TokenTask::StoppedAt(record.task.stopped_at.unwrap_or(token.created_at))
+                    }
+                    Some(_) => TokenTask::Live,
+                })
+                .collect();
+            now <= client_tokens::expires_at(token.created_at, &lifetimes)
+        });
         let retention = STOPPED_TASK_RETENTION.as_secs_f64();
         let forgotten: Vec<String> = state
             .tasks
@@ -365,8 +386,6 @@ impl Ecs {
                 state.tags.remove(&arn);
             }
         }
-        let ttl = CLIENT_TOKEN_TTL.as_secs_f64();
-        state.client_tokens.retain(|_, t| now - t.created_at <= ttl);
     }
 
     /// Validates a launch and records its tasks; the caller starts the supervisors once the

@@ -670,3 +670,129 @@ fn a_corrupt_state_file_is_an_error_naming_it() {
     let error = LogStore::open(Some(dir.path()), Arc::new(crate::clock::SystemClock)).unwrap_err();
     assert!(error.to_string().contains("logs.json"), "{error}");
 }
+
+const DELAY: IngestionDelay = IngestionDelay {
+    batch: Duration::from_millis(5000),
+    visible_after: Duration::from_millis(3000),
+};
+
+/// Every event of `g`/`s` after `token`, page by page, and the token to continue from.
+fn read_on(store: &LogStore, token: &str) -> (Vec<api::OutputLogEvent>, String) {
+    let mut events = Vec::new();
+    let mut token = token.to_owned();
+    loop {
+        let page = get(store, Some(&token), Some(true), Some(1));
+        events.extend(page.events);
+        if page.next_forward_token == token {
+            return (events, token);
+        }
+        token = page.next_forward_token;
+    }
+}
+
+#[test]
+fn delayed_driver_lines_show_up_in_batches_behind_the_token_a_reader_holds() {
+    let (store, clock) = store();
+    group(&store, "g");
+    store.open_driver("g", "s");
+    let tick = |ms: u64| clock.advance(Duration::from_millis(ms));
+    tick(100);
+    store.driver_append("g", "s", "a".into(), Some(DELAY));
+    tick(3900);
+    store.driver_append("g", "s", "b".into(), Some(DELAY));
+    tick(2000);
+    store.driver_append("g", "s", "c".into(), Some(DELAY));
+
+    // At NOW+6000 the stream exists (the driver creates it before the container starts) but
+    // shows nothing yet: "a" and "b" went out with the 5000 ms batch, visible at 8000.
+    let first = get(&store, None, Some(true), None);
+    assert!(first.events.is_empty());
+    let streams = store
+        .describe_log_streams(
+            "us-east-1",
+            api::DescribeLogStreamsRequest {
+                log_group_name: Some("g".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(streams.log_streams.len(), 1);
+    assert_eq!(streams.log_streams[0].last_event_timestamp, None);
+    let held = first.next_forward_token;
+
+    tick(1999);
+    assert!(read_on(&store, &held).0.is_empty(), "at 7999");
+    tick(1);
+    let (events, at_8000) = read_on(&store, &held);
+    assert_eq!(messages(&events), ["a", "b"]);
+    assert_eq!(events[0].timestamp, NOW + 100);
+    assert_eq!(events[1].timestamp, NOW + 4000);
+    assert!(events.iter().all(|e| e.ingestion_time == NOW + 8000));
+
+    // The container stops at 9000: the driver sends "c" then, not at its 10000 tick.
+    tick(1000);
+    store.close_driver("g", "s");
+    tick(2999);
+    assert!(read_on(&store, &at_8000).0.is_empty(), "at 11999");
+    tick(1);
+    let (events, end) = read_on(&store, &at_8000);
+    assert_eq!(messages(&events), ["c"]);
+    assert_eq!(events[0].timestamp, NOW + 6000);
+    assert_eq!(events[0].ingestion_time, NOW + 12_000);
+    assert_eq!(
+        get(&store, Some(&end), Some(true), None).next_forward_token,
+        end
+    );
+
+    let all = store
+        .filter_log_events(api::FilterLogEventsRequest {
+            log_group_name: Some("g".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let filtered: Vec<_> = all.events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(filtered, ["a", "b", "c"]);
+}
+
+#[test]
+fn without_the_fault_driver_lines_are_visible_at_once_but_never_ahead_of_held_ones() {
+    let (store, clock) = store();
+    group(&store, "g");
+    store.open_driver("g", "s");
+    store.driver_append("g", "s", "now".into(), None);
+    let events = get(&store, None, Some(true), None).events;
+    assert_eq!(messages(&events), ["now"]);
+    assert_eq!(events[0].ingestion_time, events[0].timestamp);
+
+    store.driver_append("g", "s", "held".into(), Some(DELAY));
+    // The fault was cleared: the next line is not delayed itself, but waits for "held".
+    store.driver_append("g", "s", "after".into(), None);
+    assert_eq!(
+        messages(&get(&store, None, Some(true), None).events),
+        ["now"]
+    );
+    clock.advance(Duration::from_millis(8000));
+    assert_eq!(
+        messages(&get(&store, None, Some(true), None).events),
+        ["now", "held", "after"]
+    );
+}
+
+#[test]
+fn held_lines_survive_a_restart_and_still_show_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_at(UNIX_EPOCH + Duration::from_millis(NOW as u64));
+    let store = LogStore::open(Some(dir.path()), Arc::new(clock.clone())).unwrap();
+    group(&store, "g");
+    store.open_driver("g", "s");
+    store.driver_append("g", "s", "held".into(), Some(DELAY));
+    store.flush();
+
+    let reopened = LogStore::open(Some(dir.path()), Arc::new(clock.clone())).unwrap();
+    assert_eq!(reopened.events("g", "s").unwrap(), []);
+    clock.advance(Duration::from_millis(8000));
+    let events = reopened.events("g", "s").unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].message, "held");
+    assert_eq!(events[0].ingestion_time, NOW + 8000);
+}

@@ -1,6 +1,8 @@
 //! The control API under `/_shipmate/`, outside the AWS namespace: health, image pushes, the
-//! request log and fault injection. JSON in, JSON out; errors use the AWS envelope too so every
+//! request log, fault injection and settings. JSON in, JSON out; errors use the AWS envelope too so every
 //! answer of the endpoint has one shape. Documented in docs/local-endpoint.md.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -8,11 +10,12 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Serialize;
 use shipmate_local_engine::ecs::lifecycle::TaskStatus;
+use shipmate_local_engine::logs::IngestionDelay;
 use shipmate_local_protocol::AwsError;
 
 use super::{Body, aws_response, error_response, read_body};
 use crate::Shared;
-use crate::faults::WireFault;
+use crate::faults::{WireFault, WireFaultKind};
 
 /// Largest image archive accepted by `PUT /_shipmate/images`.
 const MAX_IMAGE_ARCHIVE: usize = 4 * 1024 * 1024 * 1024;
@@ -58,6 +61,18 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Answer {
             let body = read_body(request, MAX_CONTROL_BODY).await?;
             add_fault(shared, &body)?;
             ok(&serde_json::json!({}))
+        }
+        (Method::GET, "/_shipmate/settings") => ok(&Settings::of(shared)),
+        (Method::PUT, "/_shipmate/settings") => {
+            let body = read_body(request, MAX_CONTROL_BODY).await?;
+            let update: SettingsUpdate = serde_json::from_slice(&body).map_err(|error| {
+                AwsError::client(
+                    "InvalidParameterException",
+                    format!("not a settings update: {error}"),
+                )
+            })?;
+            update.apply(shared);
+            ok(&Settings::of(shared))
         }
         (Method::GET, "/_shipmate/images") => ok(&serde_json::json!({
             "images": shared.engine.images.list(),
@@ -186,22 +201,54 @@ fn add_fault(shared: &Shared, body: &Bytes) -> Result<(), AwsError> {
         )
     };
     let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
-    let kind = value
+    // A kind WireFaultKind knows is a wire fault; anything else must be an engine fault.
+    let wire = value
         .get("kind")
-        .and_then(|kind| kind.as_str())
-        .unwrap_or("");
-    match kind {
-        "throttle" | "server_error" | "unavailable" | "drop_connection" => {
-            shared
-                .faults
-                .add(serde_json::from_value::<WireFault>(value).map_err(invalid)?);
-        }
-        _ => {
-            let fault = serde_json::from_value::<EngineFault>(value).map_err(invalid)?;
-            fault.apply(shared.engine.ecs.faults())?;
-        }
+        .is_some_and(|kind| serde_json::from_value::<WireFaultKind>(kind.clone()).is_ok());
+    if wire {
+        shared
+            .faults
+            .add(serde_json::from_value::<WireFault>(value).map_err(invalid)?);
+    } else {
+        let fault = serde_json::from_value::<EngineFault>(value).map_err(invalid)?;
+        fault.apply(shared.engine.ecs.faults())?;
     }
     Ok(())
+}
+
+/// Behaviour that is ECS's own but tuned for tests (`/_shipmate/settings`); unlike faults,
+/// `DELETE /_shipmate/faults` leaves settings alone.
+#[derive(Debug, Serialize)]
+struct Settings {
+    /// The service throttle's first wait between launches, in ms.
+    service_throttle_base_ms: u64,
+}
+
+impl Settings {
+    fn of(shared: &Shared) -> Settings {
+        let base = shared.engine.ecs.service_throttle_base();
+        Settings {
+            service_throttle_base_ms: u64::try_from(base.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// A `PUT /_shipmate/settings` body: the settings to change.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsUpdate {
+    service_throttle_base_ms: Option<u64>,
+}
+
+impl SettingsUpdate {
+    fn apply(self, shared: &Shared) {
+        if let Some(ms) = self.service_throttle_base_ms {
+            shared
+                .engine
+                .ecs
+                .set_service_throttle_base(Duration::from_millis(ms));
+        }
+    }
 }
 
 /// Faults the ECS engine injects itself (see docs/local-endpoint-ecs.md).
@@ -218,10 +265,28 @@ enum EngineFault {
     FailImagePull { image: String },
     /// Tasks stay in `status` for `seconds` before moving on.
     DelayTransition { status: String, seconds: f64 },
+    /// Containers' awslogs lines are sent in batches every `batch_ms` (and at the container's
+    /// stop), each visible `visible_after_ms` after it was sent.
+    DelayLogIngestion {
+        #[serde(default = "default_batch_ms")]
+        batch_ms: u64,
+        #[serde(default = "default_visible_after_ms")]
+        visible_after_ms: u64,
+    },
 }
 
 fn one() -> u32 {
     1
+}
+
+/// Docker's awslogs driver sends a batch every 5 s.
+fn default_batch_ms() -> u64 {
+    5000
+}
+
+/// CloudWatch documents no figure; a few seconds exercises a client's drain logic.
+fn default_visible_after_ms() -> u64 {
+    2000
 }
 
 impl EngineFault {
@@ -246,7 +311,7 @@ impl EngineFault {
                         ),
                     ));
                 };
-                let delay = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+                let delay = Duration::try_from_secs_f64(seconds).map_err(|_| {
                     AwsError::client(
                         "InvalidParameterException",
                         format!("`seconds` must be a non-negative number, not {seconds}"),
@@ -254,6 +319,13 @@ impl EngineFault {
                 })?;
                 faults.delay_transition(parsed, delay);
             }
+            EngineFault::DelayLogIngestion {
+                batch_ms,
+                visible_after_ms,
+            } => faults.delay_log_ingestion(IngestionDelay {
+                batch: Duration::from_millis(batch_ms),
+                visible_after: Duration::from_millis(visible_after_ms),
+            }),
         }
         Ok(())
     }

@@ -5,6 +5,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::throttle::LaunchThrottle;
+
 /// ECS keeps the 100 most recent service events.
 pub(crate) const MAX_EVENTS: usize = 100;
 
@@ -30,6 +32,9 @@ pub(crate) struct ServiceRecord {
     /// Members accepted at CreateService/UpdateService and echoed back as given (launchType,
     /// platformVersion, networkConfiguration, loadBalancers, propagateTags, ...).
     pub(crate) spec: shipmate_local_api::ecs::Service,
+    /// The service throttle: start failures in a row and when the next launch may happen.
+    #[serde(default)]
+    pub(crate) throttle: LaunchThrottle,
 }
 
 impl ServiceRecord {
@@ -39,6 +44,16 @@ impl ServiceRecord {
 
     pub(crate) fn primary_mut(&mut self) -> &mut Deployment {
         &mut self.deployments[0]
+    }
+
+    /// After a restart: none of the service's tasks runs any more.
+    pub(crate) fn forget_live_tasks(&mut self) {
+        self.running_count = 0;
+        self.pending_count = 0;
+        for deployment in &mut self.deployments {
+            deployment.running_count = 0;
+            deployment.pending_count = 0;
+        }
     }
 
     pub(crate) fn push_event(&mut self, now: SystemTime, message: String) {

@@ -10,12 +10,14 @@
 //!   deployment has tasks left; older deployments are then dropped, so a steady service shows
 //!   exactly one deployment (what the ServicesStable waiter checks);
 //! - with the circuit breaker on, `failedTasks` reaching the threshold fails the deployment and,
-//!   with rollback, the most recent COMPLETED deployment becomes PRIMARY again.
+//!   with rollback, the most recent COMPLETED deployment becomes PRIMARY again;
+//! - tasks that keep failing to start space out launches (the service throttle, `throttle.rs`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use super::model::{RolloutState, ServiceRecord};
+use crate::ecs::lifecycle::stop_code;
 
 /// Without a container health check, a task counts as healthy once it has been RUNNING this long.
 /// (ECS counts RUNNING tasks without a load balancer as healthy; the short wait keeps a task that
@@ -28,6 +30,7 @@ pub(crate) struct TaskView {
     pub(crate) arn: String,
     /// The deployment that started it (ECS puts the deployment id in `startedBy`).
     pub(crate) deployment_id: String,
+    pub(crate) task_definition: String,
     pub(crate) last_status: String,
     pub(crate) desired_status: String,
     pub(crate) started_at: Option<SystemTime>,
@@ -74,6 +77,16 @@ impl TaskView {
         }
     }
 
+    /// STOPPED without ever reaching RUNNING, on its own (an image that cannot be pulled, a
+    /// command that cannot start; not the endpoint shutting down): what the service throttle
+    /// counts.
+    pub(crate) fn failed_to_start(&self) -> bool {
+        self.is_stopped()
+            && self.started_at.is_none()
+            && self.failed()
+            && self.stop_code.as_deref() != Some(stop_code::TERMINATION_NOTICE)
+    }
+
     /// Stopped on its own (crashed, failed to start, failed health checks), not by the
     /// scheduler scaling in or a user's StopTask.
     fn failed(&self) -> bool {
@@ -99,11 +112,13 @@ pub(crate) enum Action {
     },
 }
 
-/// One scheduling pass. Updates `service` (deployment states and counts, failed tasks, events)
-/// and returns the tasks to start and stop.
+/// One scheduling pass. Updates `service` (deployment states and counts, failed tasks, the
+/// throttle, events) and returns the tasks to start and stop. `throttle_base` is the service
+/// throttle's first wait.
 pub(crate) fn reconcile(
     service: &mut ServiceRecord,
     tasks: &[TaskView],
+    throttle_base: Duration,
     now: SystemTime,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -121,6 +136,18 @@ pub(crate) fn reconcile(
 
     count_failures(service, tasks, now);
     trip_circuit_breaker(service, now);
+    // After the circuit breaker: a rollback changes the task definition, which ends the throttle.
+    let task_definition = service.primary().task_definition.clone();
+    if service
+        .throttle
+        .observe(&task_definition, tasks, throttle_base, now)
+    {
+        let name = service.name.clone();
+        service.push_event(
+            now,
+            format!("(service {name}) is unable to consistently start tasks successfully."),
+        );
+    }
 
     let desired = service.desired_count;
     let max_total = desired * service.deployment_configuration.maximum_percent / 100;
@@ -153,7 +180,10 @@ pub(crate) fn reconcile(
         .iter()
         .filter(|task| task.deployment_id == primary_id)
         .count() as u32;
-    if primary.rollout_state != RolloutState::Failed && primary_live < desired {
+    if primary.rollout_state != RolloutState::Failed
+        && primary_live < desired
+        && service.throttle.allows_launch(now)
+    {
         let room = max_total
             .max(desired.min(1))
             .saturating_sub(live.len() as u32);
@@ -413,6 +443,8 @@ mod tests {
     };
 
     const T0: SystemTime = SystemTime::UNIX_EPOCH;
+    /// The service throttle's first wait in these tests.
+    const BASE: Duration = Duration::from_secs(10);
 
     fn at(seconds: u64) -> SystemTime {
         T0 + Duration::from_secs(1_700_000_000 + seconds)
@@ -455,6 +487,7 @@ mod tests {
             created_at: at(0),
             steady_state_reported: false,
             spec: Default::default(),
+            throttle: Default::default(),
         }
     }
 
@@ -462,6 +495,8 @@ mod tests {
         TaskView {
             arn: arn.into(),
             deployment_id: deployment.into(),
+            // Deployment "dN" runs "td:N" in these tests.
+            task_definition: format!("td:{}", &deployment[1..]),
             last_status: "RUNNING".into(),
             desired_status: "RUNNING".into(),
             started_at: Some(at(started)),
@@ -487,6 +522,49 @@ mod tests {
             stopped_reason: Some("Essential container in task exited".into()),
             ..running(arn, deployment, 0)
         }
+    }
+
+    fn failed_to_start(arn: &str, deployment: &str) -> TaskView {
+        TaskView {
+            stop_code: Some("TaskFailedToStart".into()),
+            stopped_reason: Some("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref web:broken: not found".into()),
+            started_at: None,
+            ..crashed(arn, deployment)
+        }
+    }
+
+    /// Runs the scheduler once a second over `seconds`; every task it launches stays pending
+    /// for a second and then stops, without starting (`fail`) or after running (`crash`).
+    /// Answers the seconds at which it launched.
+    fn simulate(
+        service: &mut ServiceRecord,
+        tasks: &mut Vec<TaskView>,
+        seconds: std::ops::Range<u64>,
+        stops: fn(&str, &str) -> TaskView,
+    ) -> Vec<u64> {
+        let mut launched_at = Vec::new();
+        for second in seconds {
+            for task in tasks.iter_mut().filter(|task| task.is_pending()) {
+                *task = stops(&task.arn, &task.deployment_id);
+            }
+            for (deployment, count) in launches(&reconcile(service, tasks, BASE, at(second))) {
+                for _ in 0..count {
+                    tasks.push(pending(&format!("t{}", tasks.len()), &deployment));
+                }
+                launched_at.push(second);
+            }
+        }
+        launched_at
+    }
+
+    fn impaired_events(service: &ServiceRecord) -> usize {
+        service
+            .events
+            .iter()
+            .filter(|e| {
+                e.message == "(service web) is unable to consistently start tasks successfully."
+            })
+            .count()
     }
 
     fn launches(actions: &[Action]) -> Vec<(String, u32)> {
@@ -519,7 +597,7 @@ mod tests {
             2,
             vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
         );
-        let actions = reconcile(&mut service, &[], at(1));
+        let actions = reconcile(&mut service, &[], BASE, at(1));
         assert_eq!(launches(&actions), vec![("d1".to_owned(), 2)]);
         assert!(stops(&actions).is_empty());
     }
@@ -532,12 +610,12 @@ mod tests {
         );
         let tasks = [running("t1", "d1", 10), running("t2", "d1", 10)];
         // Running, but not yet for HEALTHY_AFTER.
-        reconcile(&mut service, &tasks, at(10));
+        reconcile(&mut service, &tasks, BASE, at(10));
         assert_eq!(service.primary().rollout_state, RolloutState::InProgress);
-        reconcile(&mut service, &tasks, at(12));
+        reconcile(&mut service, &tasks, BASE, at(12));
         assert_eq!(service.primary().rollout_state, RolloutState::Completed);
         assert_eq!(service.running_count, 2);
-        reconcile(&mut service, &tasks, at(13));
+        reconcile(&mut service, &tasks, BASE, at(13));
         let steady: Vec<_> = service
             .events
             .iter()
@@ -563,13 +641,13 @@ mod tests {
         );
         let old = [running("o1", "d1", 1), running("o2", "d1", 1)];
         // max 200%: room for 2 new tasks; min 100%: no old task may stop yet.
-        let actions = reconcile(&mut service, &old, at(101));
+        let actions = reconcile(&mut service, &old, BASE, at(101));
         assert_eq!(launches(&actions), vec![("d2".to_owned(), 2)]);
         assert!(stops(&actions).is_empty());
 
         let mut tasks = old.to_vec();
         tasks.extend([running("n1", "d2", 102), running("n2", "d2", 102)]);
-        let actions = reconcile(&mut service, &tasks, at(105));
+        let actions = reconcile(&mut service, &tasks, BASE, at(105));
         assert_eq!(stops(&actions), vec!["o1".to_owned(), "o2".to_owned()]);
         assert!(launches(&actions).is_empty());
         // Old tasks still stopping: not completed yet, both deployments listed.
@@ -577,7 +655,7 @@ mod tests {
         assert_eq!(service.deployments.len(), 2);
 
         let tasks = [running("n1", "d2", 102), running("n2", "d2", 102)];
-        reconcile(&mut service, &tasks, at(106));
+        reconcile(&mut service, &tasks, BASE, at(106));
         assert_eq!(service.primary().rollout_state, RolloutState::Completed);
         assert_eq!(service.deployments.len(), 1);
         assert_eq!(service.deployments[0].id, "d2");
@@ -599,7 +677,7 @@ mod tests {
             pending("n1", "d2"),
             pending("n2", "d2"),
         ];
-        let actions = reconcile(&mut service, &tasks, at(100));
+        let actions = reconcile(&mut service, &tasks, BASE, at(100));
         assert!(actions.is_empty(), "{actions:?}");
     }
 
@@ -617,7 +695,7 @@ mod tests {
         let old: Vec<_> = (1..=4)
             .map(|i| running(&format!("o{i}"), "d1", 1))
             .collect();
-        let actions = reconcile(&mut service, &old, at(101));
+        let actions = reconcile(&mut service, &old, BASE, at(101));
         assert!(launches(&actions).is_empty(), "no room above 100%");
         assert_eq!(stops(&actions).len(), 2, "may go down to 50% of 4");
     }
@@ -643,12 +721,12 @@ mod tests {
             crashed("c1", "d2"),
             crashed("c2", "d2"),
         ];
-        reconcile(&mut service, &tasks, at(101));
+        reconcile(&mut service, &tasks, BASE, at(101));
         assert_eq!(service.deployments[0].failed_tasks, 2);
         assert_eq!(service.primary().rollout_state, RolloutState::InProgress);
 
         tasks.push(crashed("c3", "d2"));
-        let actions = reconcile(&mut service, &tasks, at(102));
+        let actions = reconcile(&mut service, &tasks, BASE, at(102));
         assert_eq!(service.primary().id, "d1", "rolled back");
         assert_eq!(service.primary().rollout_state, RolloutState::InProgress);
         assert_eq!(service.task_definition, "td:1");
@@ -673,7 +751,7 @@ mod tests {
 
         // d1 is whole and healthy again and d2 has nothing left: the rollback completes, d2 is gone.
         tasks.push(running("o3", "d1", 102));
-        reconcile(&mut service, &tasks, at(104));
+        reconcile(&mut service, &tasks, BASE, at(104));
         assert_eq!(service.primary().rollout_state, RolloutState::Completed);
         assert_eq!(service.deployments.len(), 1);
     }
@@ -699,7 +777,7 @@ mod tests {
             running("o2", "d1", 1),
             crashed("c1", "d2"),
         ];
-        let actions = reconcile(&mut service, &tasks, at(101));
+        let actions = reconcile(&mut service, &tasks, BASE, at(101));
         assert_eq!(service.primary().rollout_state, RolloutState::Failed);
         assert!(actions.is_empty(), "{actions:?}");
     }
@@ -712,7 +790,12 @@ mod tests {
         );
         let mut stopped = crashed("t2", "d1");
         stopped.stop_code = Some("UserInitiated".into());
-        let actions = reconcile(&mut service, &[running("t1", "d1", 1), stopped], at(50));
+        let actions = reconcile(
+            &mut service,
+            &[running("t1", "d1", 1), stopped],
+            BASE,
+            at(50),
+        );
         assert_eq!(launches(&actions), vec![("d1".to_owned(), 1)]);
         assert_eq!(service.primary().failed_tasks, 0);
     }
@@ -725,7 +808,7 @@ mod tests {
         );
         let mut sick = running("t1", "d1", 1);
         sick.health = Some(TaskHealth::Unhealthy);
-        let actions = reconcile(&mut service, &[sick], at(50));
+        let actions = reconcile(&mut service, &[sick], BASE, at(50));
         assert_eq!(stops(&actions), vec!["t1".to_owned()]);
         assert_eq!(launches(&actions), vec![("d1".to_owned(), 1)]);
     }
@@ -741,7 +824,7 @@ mod tests {
             running("t2", "d1", 2),
             pending("t3", "d1"),
         ];
-        let actions = reconcile(&mut service, &tasks, at(50));
+        let actions = reconcile(&mut service, &tasks, BASE, at(50));
         assert_eq!(stops(&actions).len(), 2);
         assert!(stops(&actions).contains(&"t3".to_owned()), "pending first");
     }
@@ -756,10 +839,150 @@ mod tests {
         let actions = reconcile(
             &mut service,
             &[running("t1", "d1", 1), pending("t2", "d1")],
+            BASE,
             at(50),
         );
         assert_eq!(stops(&actions).len(), 2);
         assert!(launches(&actions).is_empty());
+    }
+
+    #[test]
+    fn tasks_that_keep_failing_to_start_space_out_launches_and_say_so_once() {
+        let mut service = service(
+            1,
+            vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
+        );
+        let mut tasks = Vec::new();
+        let launched = simulate(&mut service, &mut tasks, 1..200, failed_to_start);
+        // Three failures at scheduler speed, then waits of 10, 20, 40, 80 s after each failure
+        // (which comes a second after its launch).
+        assert_eq!(launched, [1, 2, 3, 14, 35, 76, 157]);
+        assert_eq!(impaired_events(&service), 1, "{:?}", service.events);
+        assert_eq!(service.throttle.failures, 7);
+    }
+
+    #[test]
+    fn tasks_that_run_and_crash_are_never_throttled() {
+        let mut service = service(
+            1,
+            vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
+        );
+        let mut tasks = Vec::new();
+        let crash_after_start = |arn: &str, deployment: &str| crashed(arn, deployment);
+        let launched = simulate(&mut service, &mut tasks, 1..20, crash_after_start);
+        assert_eq!(launched, (1..20).collect::<Vec<_>>());
+        assert_eq!(impaired_events(&service), 0);
+    }
+
+    #[test]
+    fn tasks_abandoned_before_running_by_a_restart_are_not_start_failures() {
+        let mut service = service(
+            1,
+            vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
+        );
+        let mut tasks = Vec::new();
+        let abandoned = |arn: &str, deployment: &str| TaskView {
+            stop_code: Some("TerminationNotice".into()),
+            stopped_reason: Some("Task stopped because shipmate local restarted".into()),
+            ..failed_to_start(arn, deployment)
+        };
+        let launched = simulate(&mut service, &mut tasks, 1..10, abandoned);
+        assert_eq!(launched, (1..10).collect::<Vec<_>>());
+        assert_eq!(service.throttle.failures, 0);
+    }
+
+    #[test]
+    fn a_new_task_definition_ends_the_throttle_at_once() {
+        let mut service = service(
+            1,
+            vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
+        );
+        let mut tasks = Vec::new();
+        simulate(&mut service, &mut tasks, 1..20, failed_to_start);
+        assert!(!service.throttle.allows_launch(at(20)), "throttled");
+        // UpdateService to td:2: a new primary deployment.
+        service.deployments[0].status = "ACTIVE".into();
+        let mut update = deployment("d2", "td:2", RolloutState::InProgress, 20);
+        update.desired_count = 1;
+        service.deployments.insert(0, update);
+        service.task_definition = "td:2".into();
+        let actions = reconcile(&mut service, &tasks, BASE, at(20));
+        assert_eq!(launches(&actions), vec![("d2".to_owned(), 1)]);
+        assert_eq!(service.throttle.failures, 0);
+        tasks.push(pending("n0", "d2"));
+        // Its failures are counted afresh: the event comes again once they pass the threshold.
+        let launched = simulate(&mut service, &mut tasks, 21..40, failed_to_start);
+        assert_eq!(launched, [21, 22, 33]);
+        assert_eq!(impaired_events(&service), 2);
+    }
+
+    #[test]
+    fn a_task_reaching_running_ends_the_throttle() {
+        let mut service = service(
+            2,
+            vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
+        );
+        let mut tasks = Vec::new();
+        simulate(&mut service, &mut tasks, 1..10, failed_to_start);
+        assert!(!service.throttle.allows_launch(at(10)), "throttled");
+        // One task of the service gets to RUNNING after all (say the registry recovered).
+        tasks.push(running("ok", "d1", 10));
+        let actions = reconcile(&mut service, &tasks, BASE, at(10));
+        assert_eq!(launches(&actions), vec![("d1".to_owned(), 1)]);
+        assert_eq!(service.throttle.failures, 0);
+        assert!(service.throttle.allows_launch(at(10)));
+    }
+
+    #[test]
+    fn the_circuit_breaker_still_trips_on_tasks_that_fail_to_start() {
+        // desired 1: BOUNDED_PERCENT 50 gives 3, reached before any throttled wait; with
+        // rollback the completed deployment (another task definition) takes over unthrottled.
+        let mut service = service(
+            1,
+            vec![
+                deployment("d2", "td:2", RolloutState::InProgress, 0),
+                deployment("d1", "td:1", RolloutState::Completed, 0),
+            ],
+        );
+        service.deployment_configuration.circuit_breaker = CircuitBreaker {
+            enable: true,
+            rollback: true,
+            ..CircuitBreaker::default()
+        };
+        let mut tasks = vec![running("o1", "d1", 0)];
+        let launched = simulate(&mut service, &mut tasks, 1..5, failed_to_start);
+        assert_eq!(launched, [1, 2, 3]);
+        assert!(service.events.iter().any(|e| {
+            e.message == "(service web) (deployment d2) deployment failed: tasks failed to start."
+        }));
+        assert_eq!(service.primary().id, "d1");
+        assert_eq!(service.task_definition, "td:1");
+        assert!(
+            service.throttle.allows_launch(at(5)),
+            "td:1 is not throttled"
+        );
+
+        // A COUNT threshold beyond the throttle's is still reached, only later.
+        let mut service = service_with_count_threshold(6);
+        let mut tasks = Vec::new();
+        let launched = simulate(&mut service, &mut tasks, 1..100, failed_to_start);
+        assert_eq!(launched, [1, 2, 3, 14, 35, 76]);
+        assert_eq!(service.primary().rollout_state, RolloutState::Failed);
+        assert_eq!(service.primary().failed_tasks, 6);
+    }
+
+    fn service_with_count_threshold(count: u32) -> ServiceRecord {
+        let mut service = service(
+            1,
+            vec![deployment("d1", "td:1", RolloutState::InProgress, 0)],
+        );
+        service.deployment_configuration.circuit_breaker = CircuitBreaker {
+            enable: true,
+            rollback: false,
+            threshold: Threshold::Count(count),
+            ..CircuitBreaker::default()
+        };
+        service
     }
 
     #[test]
