@@ -24,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::Clients;
 use crate::ecs::{
-    Ecs, RunTaskAnswer, essential_map, service_view, task_definition_view, task_view, with_image,
+    Ecs, RunTaskAnswer, essential_map, registrable, service_view, task_definition_view, task_view,
+    with_image,
 };
 use crate::logs::Follower;
 use crate::reporter::{Pace, Reporter};
@@ -290,22 +291,34 @@ impl Driver {
                 let already = base.container_definitions().iter().any(|c| {
                     c.name() == Some(container.as_str()) && c.image() == Some(image.as_str())
                 });
-                if already {
-                    Observation::RevisionRegistered {
+                let candidate = with_image(&base, &container, &image);
+                // The family's latest revision may already be this one (a re-run of a release
+                // whose migration failed): reuse it rather than register a copy.
+                let latest = if already {
+                    None
+                } else {
+                    let family = base.family().unwrap_or_default();
+                    Some(self.ecs.describe_task_definition(family).await?)
+                };
+                match latest {
+                    None => Observation::RevisionRegistered {
                         arn: base.task_definition_arn().unwrap_or_default().to_owned(),
                         reused: true,
+                    },
+                    Some(latest) if registrable(&latest) == candidate => {
+                        let arn = latest.task_definition_arn().unwrap_or_default().to_owned();
+                        run.task_definitions.insert(arn.clone(), latest);
+                        Observation::RevisionRegistered { arn, reused: true }
                     }
-                } else {
-                    let registered = self
-                        .ecs
-                        .register_task_definition(with_image(&base, &container, &image))
-                        .await?;
-                    let arn = registered
-                        .task_definition_arn()
-                        .unwrap_or_default()
-                        .to_owned();
-                    run.task_definitions.insert(arn.clone(), registered);
-                    Observation::RevisionRegistered { arn, reused: false }
+                    Some(_) => {
+                        let registered = self.ecs.register_task_definition(candidate).await?;
+                        let arn = registered
+                            .task_definition_arn()
+                            .unwrap_or_default()
+                            .to_owned();
+                        run.task_definitions.insert(arn.clone(), registered);
+                        Observation::RevisionRegistered { arn, reused: false }
+                    }
                 }
             }
             Command::UpdateService {
@@ -359,6 +372,12 @@ impl Driver {
             Command::AwaitLogs { role } => match run.followers.remove(&role) {
                 Some(follower) => Observation::LogsDrained {
                     lines: follower.drained().await?,
+                },
+                None => Observation::LogsDrained { lines: 0 },
+            },
+            Command::StopLogs { role } => match run.followers.remove(&role) {
+                Some(follower) => Observation::LogsDrained {
+                    lines: follower.stop().await,
                 },
                 None => Observation::LogsDrained { lines: 0 },
             },

@@ -161,16 +161,7 @@ pub(crate) fn task_view(task: &Task, essential: &HashMap<String, bool>) -> TaskV
 /// The task definition as the release would register it: `base` with one container's image
 /// replaced, output-only fields cleared.
 pub(crate) fn with_image(base: &TaskDefinition, container: &str, image: &str) -> TaskDefinition {
-    let mut candidate = base.clone();
-    candidate.task_definition_arn = None;
-    candidate.revision = 0;
-    candidate.status = None;
-    candidate.requires_attributes = None;
-    candidate.compatibilities = None;
-    candidate.registered_at = None;
-    candidate.deregistered_at = None;
-    candidate.delete_requested_at = None;
-    candidate.registered_by = None;
+    let mut candidate = registrable(base);
     if let Some(definitions) = candidate.container_definitions.as_mut() {
         for definition in definitions
             .iter_mut()
@@ -180,6 +171,22 @@ pub(crate) fn with_image(base: &TaskDefinition, container: &str, image: &str) ->
         }
     }
     candidate
+}
+
+/// `td` without the fields ECS sets on registration: two such values compare equal exactly
+/// when registering one would produce the other.
+pub(crate) fn registrable(td: &TaskDefinition) -> TaskDefinition {
+    let mut copy = td.clone();
+    copy.task_definition_arn = None;
+    copy.revision = 0;
+    copy.status = None;
+    copy.requires_attributes = None;
+    copy.compatibilities = None;
+    copy.registered_at = None;
+    copy.deregistered_at = None;
+    copy.delete_requested_at = None;
+    copy.registered_by = None;
+    copy
 }
 
 fn sdk_tags(tags: &[(String, String)]) -> Vec<Tag> {

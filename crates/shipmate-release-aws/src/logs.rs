@@ -20,6 +20,8 @@ pub(crate) struct Follower {
     /// The task's stop time, once the release saw it stop.
     stopped: watch::Sender<Option<i64>>,
     handle: tokio::task::JoinHandle<Result<u64, Fault>>,
+    /// Lines read so far (for a follower stopped before its end).
+    lines: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Follower {
@@ -30,8 +32,27 @@ impl Follower {
         spec: LogFollowSpec,
     ) -> Follower {
         let (stopped, watch) = watch::channel(None);
-        let handle = tokio::spawn(follow(clients, reporter, pace, spec, watch));
-        Follower { stopped, handle }
+        let lines = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let handle = tokio::spawn(follow(
+            clients,
+            reporter,
+            pace,
+            spec,
+            watch,
+            Arc::clone(&lines),
+        ));
+        Follower {
+            stopped,
+            handle,
+            lines,
+        }
+    }
+
+    /// Stops following where it is; the number of lines read.
+    pub(crate) async fn stop(self) -> u64 {
+        self.handle.abort();
+        let _ = self.handle.await;
+        self.lines.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn task_stopped(&self, at_ms: i64) {
@@ -53,6 +74,7 @@ async fn follow(
     pace: Arc<dyn Pace>,
     spec: LogFollowSpec,
     mut stopped: watch::Receiver<Option<i64>>,
+    read: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<u64, Fault> {
     let mut state = LogFollow::new(pace.now_ms(), spec.poll_ms, spec.quiet_ms, spec.cap_ms);
     let mut token: Option<String> = None;
@@ -100,6 +122,7 @@ async fn follow(
                 let events = output.events();
                 for event in events {
                     lines += 1;
+                    read.store(lines, std::sync::atomic::Ordering::Relaxed);
                     reporter.event(Event::LogLine {
                         role: spec.role,
                         timestamp: event.timestamp().unwrap_or_default(),

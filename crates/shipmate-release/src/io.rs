@@ -138,6 +138,10 @@ pub enum Command {
     AwaitLogs {
         role: TaskRole,
     },
+    /// Stops the log follower of `role` where it is (its task is left running).
+    StopLogs {
+        role: TaskRole,
+    },
 
     /// Waits until `until_ms` (or until cancelled).
     Sleep {

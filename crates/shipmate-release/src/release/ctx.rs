@@ -360,6 +360,21 @@ impl Ctx {
         Ok(())
     }
 
+    /// Stops following the logs of `role`: its task goes on without us.
+    pub(crate) async fn stop_logs(&mut self, role: TaskRole) -> Result<(), Stop> {
+        let Some(index) = self.following.iter().position(|r| *r == role) else {
+            return Ok(());
+        };
+        self.following.remove(index);
+        match self.call(Command::StopLogs { role }).await? {
+            Observation::LogsDrained { lines } => {
+                self.record_log_lines(role, lines);
+                Ok(())
+            }
+            other => Err(self.unexpected("GetLogEvents", &other)),
+        }
+    }
+
     fn record_log_lines(&mut self, role: TaskRole, lines: u64) {
         let report = match role {
             TaskRole::Migrate => self.report.migration.as_mut(),

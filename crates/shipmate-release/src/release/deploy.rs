@@ -103,11 +103,26 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     let mut migrated_now = false;
     if let Some(command) = &request.migrate {
         ctx.enter(Phase::Migrate);
-        match prior {
+        match prior.migrated {
             Some(task_arn) => ctx.emit(Event::MigrationSkipped { task_arn }),
             None => {
-                let followed =
-                    migrate(ctx, request, &lock_request, &service, &prepared, command).await?;
+                let earlier = u32::from(prior.failed_before.is_some());
+                if let Some(task_arn) = prior.failed_before.clone() {
+                    ctx.emit(Event::PreviousAttemptFailed {
+                        task_arn,
+                        attempt: earlier,
+                    });
+                }
+                let followed = migrate(
+                    ctx,
+                    request,
+                    &lock_request,
+                    &service,
+                    &prepared,
+                    command,
+                    earlier,
+                )
+                .await?;
                 let verdict = tasks::gate(TaskRole::Migrate, &followed);
                 let passed = verdict.is_ok();
                 ctx.record(|record| {
@@ -488,19 +503,29 @@ async fn revision_with_image(
 /// migrated or went live since), or that it is superseded: an earlier run of it lost its lock
 /// (broken or unlocked) and a newer release went live after that, so finishing it now would put
 /// an older release over a newer one.
+struct LookBack {
+    /// This release's migration already passed (that task).
+    migrated: Option<String>,
+    /// An earlier run of this release ended with a failed migration: this is the next attempt.
+    failed_before: Option<String>,
+}
+
 async fn look_back(
     ctx: &mut Ctx,
     lock_request: &LockRequest,
     release_id: &str,
-) -> Result<Option<String>, Stop> {
+) -> Result<LookBack, Stop> {
     let held = ctx.held.clone().expect("the lock is held");
     if held.resumed {
-        return Ok(held
-            .record
-            .migration
-            .as_ref()
-            .filter(|m| m.passed == Some(true))
-            .and_then(|m| m.task_arn.clone()));
+        return Ok(LookBack {
+            migrated: held
+                .record
+                .migration
+                .as_ref()
+                .filter(|m| m.passed == Some(true))
+                .and_then(|m| m.task_arn.clone()),
+            failed_before: None,
+        });
     }
     let window_start = ctx.now() - lock::LOOK_BACK_MS;
     let entries = lock::history(ctx, &lock_request.family, held.entry.revision, |seen| {
@@ -530,7 +555,15 @@ async fn look_back(
             }));
         }
     }
-    Ok(ledger::prior_migration(&entries, release_id).map(str::to_owned))
+    let failed_before = own
+        .and_then(|own| entries[own].record.as_ref())
+        .and_then(|r| r.migration.as_ref())
+        .filter(|m| m.passed == Some(false))
+        .and_then(|m| m.task_arn.clone());
+    Ok(LookBack {
+        migrated: ledger::prior_migration(&entries, release_id).map(str::to_owned),
+        failed_before,
+    })
 }
 
 async fn update_service(
@@ -605,6 +638,7 @@ async fn migrate(
     service: &ServiceView,
     prepared: &Prepared,
     command: &[String],
+    earlier_runs: u32,
 ) -> Result<Followed, Stop> {
     let held = ctx.held.clone().expect("the lock is held");
     let recorded = held.record.migration.clone().unwrap_or_default();
@@ -698,7 +732,7 @@ async fn migrate(
                         role: TaskRole::Migrate,
                         task_arn: task.task_arn.clone(),
                         attached: false,
-                        attempt,
+                        attempt: attempt + earlier_runs,
                     });
                     let logs = migration_logs(ctx, request, prepared, &task);
                     return finish_migration(
@@ -706,7 +740,7 @@ async fn migrate(
                         task,
                         &migration_follow(request, logs),
                         false,
-                        attempt,
+                        attempt + earlier_runs,
                     )
                     .await;
                 }

@@ -167,9 +167,13 @@ async fn cleanup(ctx: &mut Ctx, stop: Stop) -> ReleaseError {
                         // We could not see it stop: keep the lock so nothing migrates beside it.
                         ctx.held = None;
                     }
-                } else if running.role == crate::event::TaskRole::Migrate {
-                    // The migration goes on: so does its lock, until it stops and the lease ends.
-                    ctx.held = None;
+                } else {
+                    let _ = ctx.stop_logs(running.role).await;
+                    if running.role == crate::event::TaskRole::Migrate {
+                        // The migration goes on: so does its lock, until it stops and the
+                        // lease ends.
+                        ctx.held = None;
+                    }
                 }
                 ctx.emit(Event::Cancelled {
                     task_arn: running.task_arn,
@@ -184,13 +188,13 @@ async fn cleanup(ctx: &mut Ctx, stop: Stop) -> ReleaseError {
             }
         }
         Stop::Error(error) => {
-            if ctx
-                .running
-                .as_ref()
-                .is_some_and(|r| r.role == crate::event::TaskRole::Migrate)
-            {
-                // We cannot follow the migration any more, and it may still run: keep its lock.
-                ctx.held = None;
+            if let Some(running) = ctx.running.take() {
+                // We cannot follow the task any more, and it may still run.
+                let _ = ctx.stop_logs(running.role).await;
+                if running.role == crate::event::TaskRole::Migrate {
+                    // Nothing may migrate beside it: its lock stays until the lease ends.
+                    ctx.held = None;
+                }
             }
             error
         }

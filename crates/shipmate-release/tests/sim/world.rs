@@ -551,7 +551,9 @@ impl World {
                 Observation::TaskStopping
             }
             Command::FollowLogs { .. } | Command::TaskStopped { .. } => Observation::Noted,
-            Command::AwaitLogs { .. } => Observation::LogsDrained { lines: 0 },
+            Command::AwaitLogs { .. } | Command::StopLogs { .. } => {
+                Observation::LogsDrained { lines: 0 }
+            }
             Command::Sleep { .. } => Observation::Woke,
         }
     }

@@ -178,6 +178,9 @@ impl Env {
             .current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // Who runs a release is recorded in the lock: the same in every test.
+            .env("USER", "ci")
+            .env("HOSTNAME", "runner")
             .env("AWS_ENDPOINT_URL", self.server.endpoint_url())
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "AKIDTEST")

@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 
 use crate::harness::{Env, LOG_GROUP, eventually};
 
-const RUN: [&str; 7] = [
+const RUN: [&str; 9] = [
     "run",
     "--cluster",
     "prod",
@@ -15,6 +15,9 @@ const RUN: [&str; 7] = [
     "tool",
     "--poll-interval",
     "200ms",
+    // shipmate local stores every line before the task stops: no need to wait long.
+    "--log-quiet-period",
+    "500ms",
 ];
 
 fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
@@ -73,7 +76,7 @@ async fn run_of_an_image_never_pushed_fails_to_start_with_a_hint() {
     assert!(
         outcome
             .stderr
-            .contains("hint: the image could not be pulled"),
+            .contains("hint: the image is not in the store of the shipmate local at"),
         "hint shown"
     );
 }
