@@ -261,9 +261,9 @@ impl Driver {
                 }
                 Observation::Entries(entries)
             }
-            Command::RegisterEntry { family, record } => {
-                Observation::EntryRegistered(self.ecs.register_entry(&family, &record).await?)
-            }
+            Command::RegisterEntry { family, record } => Observation::EntryRegistered(Box::new(
+                self.ecs.register_entry(&family, &record).await?,
+            )),
             Command::TagEntry { arn, record } => {
                 self.ecs.tag(&arn, &record.to_tags()).await?;
                 Observation::EntryTagged

@@ -191,7 +191,7 @@ pub enum ReleaseError {
     #[error("{} holds the release lock of `{family}`; gave up after {}", holder.as_ref().map_or_else(|| "another release".to_owned(), ToString::to_string), format_duration(*waited))]
     LockTimeout {
         family: String,
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
         waited: Duration,
     },
     #[error("interrupted during {phase}{}", match (task_arn, action) {

@@ -75,17 +75,17 @@ pub enum Command {
     },
     RegisterEntry {
         family: String,
-        record: Record,
+        record: Box<Record>,
     },
     /// TagResource with the whole record (idempotent).
     TagEntry {
         arn: String,
-        record: Record,
+        record: Box<Record>,
     },
     /// TagResource, then DeregisterTaskDefinition: the release ended and its lock is free.
     CloseEntry {
         arn: String,
-        record: Record,
+        record: Box<Record>,
     },
 
     // The service.
@@ -154,7 +154,7 @@ pub enum Observation {
     OpenEntries(Vec<i32>),
     NewestEntry(Option<i32>),
     Entries(Vec<Entry>),
-    EntryRegistered(Entry),
+    EntryRegistered(Box<Entry>),
     EntryTagged,
     EntryClosed,
     Service(Box<ServiceView>),

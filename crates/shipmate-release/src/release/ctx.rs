@@ -220,7 +220,7 @@ impl Ctx {
         held.record.heartbeat = Some(now);
         let command = Command::TagEntry {
             arn: held.entry.arn.clone(),
-            record: held.record.clone(),
+            record: Box::new(held.record.clone()),
         };
         self.expect_tagged(command).await?;
         if let Some(held) = self.held.as_mut() {
@@ -239,7 +239,7 @@ impl Ctx {
         held.record.heartbeat = Some(now);
         let command = Command::TagEntry {
             arn: held.entry.arn.clone(),
-            record: held.record.clone(),
+            record: Box::new(held.record.clone()),
         };
         self.expect_tagged(command).await?;
         if let Some(held) = self.held.as_mut() {
@@ -340,7 +340,7 @@ impl Ctx {
     pub(crate) async fn close_entry(&mut self, arn: &str, record: Record) -> Result<(), Stop> {
         let command = Command::CloseEntry {
             arn: arn.to_owned(),
-            record,
+            record: Box::new(record),
         };
         match self.call(command).await? {
             Observation::EntryClosed => Ok(()),

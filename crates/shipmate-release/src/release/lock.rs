@@ -158,11 +158,11 @@ async fn take_ticket_and_wait(ctx: &mut Ctx, request: &LockRequest) -> Result<()
             let entry = match ctx
                 .call(Command::RegisterEntry {
                     family: family.clone(),
-                    record: record.clone(),
+                    record: Box::new(record.clone()),
                 })
                 .await?
             {
-                Observation::EntryRegistered(entry) => entry,
+                Observation::EntryRegistered(entry) => *entry,
                 other => return Err(ctx.unexpected("RegisterTaskDefinition", &other)),
             };
             let now = ctx.now();
@@ -311,7 +311,7 @@ async fn wait_until_first(
             let waited = Duration::from_millis(u64::try_from(ctx.now() - started).unwrap_or(0));
             return Err(Stop::Error(ReleaseError::LockTimeout {
                 family: request.family.clone(),
-                holder: holder_of(&first),
+                holder: holder_of(&first).map(Box::new),
                 waited,
             }));
         }

@@ -482,12 +482,12 @@ fn note_order(
             }
         }
         (Command::RunTask(spec), Observation::TaskStarted(task))
-            if spec.started_by.starts_with("legacy/") && task.created_at.is_some() =>
+            if spec.started_by.starts_with("legacy/")
+                && task.created_at.is_some()
+                && actor.order.is_none() =>
         {
-            if actor.order.is_none() {
-                *legacy_acquisitions += 1;
-                actor.order = Some(*legacy_acquisitions);
-            }
+            *legacy_acquisitions += 1;
+            actor.order = Some(*legacy_acquisitions);
         }
         _ => {}
     }

@@ -470,7 +470,9 @@ impl World {
                     revision.tags = tags;
                 }
                 let revision = parse_td(&arn).map_or(0, |(_, r)| r);
-                Observation::EntryRegistered(self.entry(family, revision).expect("just registered"))
+                Observation::EntryRegistered(Box::new(
+                    self.entry(family, revision).expect("just registered"),
+                ))
             }
             Command::TagEntry { arn, record } => {
                 let tags = record.to_tags();

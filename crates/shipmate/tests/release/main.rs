@@ -5,5 +5,8 @@
 
 mod deploy;
 mod harness;
+mod interference;
+mod kills;
 mod run;
 mod schema;
+mod web;

@@ -1,0 +1,192 @@
+//! The `web` service the release tests deploy: a 2-task Fargate-style service of one `app`
+//! container logging to awslogs, its images, and the helpers that read it through the SDK.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
+    DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType, LogConfiguration, LogDriver,
+    NetworkConfiguration, NetworkMode,
+};
+
+use crate::harness::{CLUSTER, Env, LOG_GROUP, eventually};
+
+pub(crate) const MIGRATE_OK: &str = "sh -c 'echo Applying app.0001_initial... OK; echo Applying app.0002_users... OK; echo the last migration line'";
+
+/// A service `web` of 2 tasks on `web:1`, steady; images `web:2`, `web:3` pushed too.
+pub(crate) async fn web_env() -> (Env, String) {
+    let env = Env::start().await;
+    for tag in ["web:1", "web:2", "web:3"] {
+        env.push_image(tag, &[("start.sh", "exec sleep 600\n")]);
+    }
+    env.create_log_group(LOG_GROUP).await;
+    let td = register_web(&env, "web:1", &["sh", "start.sh"], LOG_GROUP).await;
+    create_service(&env, "web", &td, 2).await;
+    wait_steady(&env, "web").await;
+    (env, td)
+}
+
+pub(crate) fn deploy_args<'a>(image: &'a str, migrate: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "deploy",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--image",
+        image,
+        "--migrate",
+        migrate,
+        "--poll-interval",
+        "200ms",
+        // shipmate local stores every line before the task stops: no need to wait long.
+        "--log-quiet-period",
+        "500ms",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+pub(crate) async fn running_task_arns(env: &Env) -> Vec<String> {
+    let output = env
+        .ecs
+        .list_tasks()
+        .cluster(CLUSTER)
+        .service_name("web")
+        .send()
+        .await
+        .expect("ListTasks");
+    let mut arns = output.task_arns().to_vec();
+    arns.sort();
+    arns
+}
+
+/// Registers the `web` family: one essential `app` container (awsvpc, Fargate-compatible,
+/// awslogs to `log_group`) running `command`.
+pub(crate) async fn register_web(
+    env: &Env,
+    image: &str,
+    command: &[&str],
+    log_group: &str,
+) -> String {
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .image(image)
+        .essential(true)
+        .memory(256)
+        .set_command(Some(command.iter().map(|s| (*s).to_owned()).collect()))
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", log_group)
+                .options("awslogs-region", "us-east-1")
+                .options("awslogs-stream-prefix", "ecs")
+                .build()
+                .expect("log configuration"),
+        )
+        .build();
+    let output = env
+        .ecs
+        .register_task_definition()
+        .family("web")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(container)
+        .send()
+        .await
+        .expect("RegisterTaskDefinition");
+    output
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_owned()
+}
+
+pub(crate) async fn create_service(env: &Env, name: &str, task_definition: &str, desired: i32) {
+    env.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name(name)
+        .task_definition(task_definition)
+        .desired_count(desired)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateService");
+}
+
+/// The ARN of a shipmate migration task once it is RUNNING; panics with `what` after 60 s.
+pub(crate) async fn running_migration(env: &Env, what: &str) -> String {
+    eventually(Duration::from_secs(60), || async {
+        env.tasks_started_by("shipmate/")
+            .await
+            .into_iter()
+            .find(|t| t.last_status() == Some("RUNNING"))
+            .and_then(|t| t.task_arn().map(str::to_owned))
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what}"))
+}
+
+/// Waits until the service is steady (one deployment, running == desired).
+pub(crate) async fn wait_steady(env: &Env, service: &str) -> aws_sdk_ecs::types::Service {
+    eventually(Duration::from_secs(60), || async {
+        let service = describe_service(env, service).await;
+        // What the ServicesStable waiter checks, plus the rollout COMPLETED: a circuit-breaker
+        // rollback needs a completed deployment to return to.
+        (service.deployments().len() == 1
+            && service.running_count() == service.desired_count()
+            && service.running_count() > 0
+            && service.deployments()[0]
+                .rollout_state()
+                .is_some_and(|state| state.as_str() == "COMPLETED"))
+        .then_some(service)
+    })
+    .await
+    .unwrap_or_else(|| panic!("service {service} never became steady"))
+}
+
+pub(crate) async fn describe_service(env: &Env, service: &str) -> aws_sdk_ecs::types::Service {
+    let output = env
+        .ecs
+        .describe_services()
+        .cluster(CLUSTER)
+        .services(service)
+        .send()
+        .await
+        .expect("DescribeServices");
+    output.services().first().cloned().expect("service exists")
+}
+
+pub(crate) fn network() -> NetworkConfiguration {
+    NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .subnets("subnet-0123")
+                .security_groups("sg-0123")
+                .assign_public_ip(AssignPublicIp::Disabled)
+                .build()
+                .expect("awsvpc"),
+        )
+        .build()
+}
+
+/// Mutating ECS operations (anything but Describe*/List*/Get*).
+pub(crate) fn is_mutating(operation: &str) -> bool {
+    !["Describe", "List", "Get"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
