@@ -375,13 +375,38 @@ impl Ctx {
         }
     }
 
-    fn record_log_lines(&mut self, role: TaskRole, lines: u64) {
-        let report = match role {
-            TaskRole::Migrate => self.report.migration.as_mut(),
-            TaskRole::PostDeploy => self.report.post_deploy.as_mut(),
-            TaskRole::Run => self.report.task.as_mut(),
+    fn task_report(&mut self, role: TaskRole) -> &mut Option<crate::report::TaskReport> {
+        match role {
+            TaskRole::Migrate => &mut self.report.migration,
+            TaskRole::PostDeploy => &mut self.report.post_deploy,
+            TaskRole::Run => &mut self.report.task,
+        }
+    }
+
+    pub(crate) fn set_task_report(&mut self, role: TaskRole, report: crate::report::TaskReport) {
+        *self.task_report(role) = Some(report);
+    }
+
+    /// How a task that was stopped (timeout, cancel) ended, into its report.
+    pub(crate) fn record_stop(&mut self, role: TaskRole, task: &TaskView) {
+        let outcome = match crate::task::assess_task(task) {
+            crate::task::TaskProgress::Finished(outcome) => Some(outcome),
+            _ => None,
         };
-        if let Some(report) = report {
+        if let Some(report) = self.task_report(role).as_mut() {
+            report.stop_code.clone_from(&task.stop_code);
+            report.stopped_reason.clone_from(&task.stopped_reason);
+            report.exit_code = match &outcome {
+                Some(crate::task::TaskOutcome::Exited { exit_code, .. }) => Some(*exit_code),
+                Some(crate::task::TaskOutcome::Succeeded) => Some(0),
+                _ => None,
+            };
+            report.outcome = outcome;
+        }
+    }
+
+    fn record_log_lines(&mut self, role: TaskRole, lines: u64) {
+        if let Some(report) = self.task_report(role).as_mut() {
             report.log_lines = lines;
         }
     }

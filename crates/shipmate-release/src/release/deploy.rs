@@ -191,6 +191,14 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
             return finish_live(ctx, request, &now, &prepared, &target, migrated_now, false).await;
         }
         // Rolling out already (a re-run after shipmate was killed mid-rollout): follow it.
+        ctx.service_updating = Some(target.clone());
+        ctx.report.deployment = Some(DeploymentReport {
+            id: now.deployment_of(&target).map(|d| d.id.clone()),
+            task_definition: target.clone(),
+            rollout_state: None,
+            reason: None,
+            rolled_back_to: None,
+        });
     } else {
         update_service(ctx, &lock_request, &request.service, &target).await?;
         updated_now = true;
@@ -378,10 +386,11 @@ async fn finish_live(
                 poll_ms: ms(request.poll_interval),
                 on_cancel: request.on_cancel,
                 logs,
+                attached: false,
+                attempt: 0,
             },
         )
         .await?;
-        ctx.report.post_deploy = Some(tasks::task_report(&ctx.cluster, &followed, false, 0));
         let verdict = tasks::gate(TaskRole::PostDeploy, &followed);
         ctx.await_logs().await?;
         // Live either way: the post-deploy command does not undo the release.
@@ -735,12 +744,10 @@ async fn migrate(
                         attempt: attempt + earlier_runs,
                     });
                     let logs = migration_logs(ctx, request, prepared, &task);
-                    return finish_migration(
+                    return tasks::follow(
                         ctx,
                         task,
-                        &migration_follow(request, logs),
-                        false,
-                        attempt + earlier_runs,
+                        &migration_follow(request, logs, false, attempt + earlier_runs),
                     )
                     .await;
                 }
@@ -798,13 +805,20 @@ async fn record_task(ctx: &mut Ctx, attempt: u32, task_arn: &str) -> Result<(), 
     .await
 }
 
-fn migration_follow(request: &DeployRequest, logs: Option<crate::io::LogFollowSpec>) -> Follow {
+fn migration_follow(
+    request: &DeployRequest,
+    logs: Option<crate::io::LogFollowSpec>,
+    attached: bool,
+    attempt: u32,
+) -> Follow {
     Follow {
         role: TaskRole::Migrate,
         timeout_ms: ms(request.migrate_timeout),
         poll_ms: ms(request.poll_interval),
         on_cancel: request.on_cancel,
         logs,
+        attached,
+        attempt,
     }
 }
 
@@ -842,22 +856,5 @@ async fn attach(
         attempt,
     });
     let logs = migration_logs(ctx, request, prepared, &task);
-    finish_migration(ctx, task, &migration_follow(request, logs), true, attempt).await
-}
-
-async fn finish_migration(
-    ctx: &mut Ctx,
-    task: TaskView,
-    follow: &Follow,
-    attached: bool,
-    attempt: u32,
-) -> Result<Followed, Stop> {
-    let followed = tasks::follow(ctx, task, follow).await?;
-    ctx.report.migration = Some(tasks::task_report(
-        &ctx.cluster,
-        &followed,
-        attached,
-        attempt,
-    ));
-    Ok(followed)
+    tasks::follow(ctx, task, &migration_follow(request, logs, true, attempt)).await
 }

@@ -91,10 +91,11 @@ async fn run_task(ctx: &mut Ctx, request: &RunRequest) -> Result<i32, Stop> {
             poll_ms: ms(request.poll_interval),
             on_cancel: request.on_cancel,
             logs,
+            attached: false,
+            attempt: 0,
         },
     )
     .await?;
-    ctx.report.task = Some(tasks::task_report(&ctx.cluster, &followed, false, 0));
     ctx.await_logs().await?;
     match followed.outcome {
         TaskOutcome::Succeeded => Ok(0),

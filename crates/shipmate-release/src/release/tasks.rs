@@ -39,6 +39,9 @@ pub(crate) struct Follow {
     pub(crate) poll_ms: i64,
     pub(crate) on_cancel: OnCancel,
     pub(crate) logs: Option<LogFollowSpec>,
+    /// For the report: the task was started by an earlier run of the release.
+    pub(crate) attached: bool,
+    pub(crate) attempt: u32,
 }
 
 /// The log stream of `container`'s task, or why it cannot be read.
@@ -157,6 +160,22 @@ pub(crate) async fn follow(
         start_logs(ctx, &task.task_arn, spec).await?;
     }
     let started = ctx.now();
+    // In the report from the start: a release that ends early still names its task.
+    ctx.set_task_report(
+        role,
+        TaskReport {
+            task_arn: task.task_arn.clone(),
+            attached: follow.attached,
+            attempt: follow.attempt,
+            exit_code: None,
+            stop_code: None,
+            stopped_reason: None,
+            outcome: None,
+            duration_ms: 0,
+            log_lines: 0,
+            console_url: task_console_url(&task.task_arn, &ctx.cluster),
+        },
+    );
     let mut last_status = String::new();
     loop {
         for status in status_steps(&last_status, &task) {
@@ -183,11 +202,16 @@ pub(crate) async fn follow(
                 outcome: outcome.clone(),
                 duration_ms,
             });
-            return Ok(Followed {
+            let followed = Followed {
                 task,
                 outcome,
                 duration_ms,
-            });
+            };
+            ctx.set_task_report(
+                role,
+                task_report(&ctx.cluster, &followed, follow.attached, follow.attempt),
+            );
+            return Ok(followed);
         }
         if ctx.now() - started > follow.timeout_ms {
             let reason = format!("shipmate: {} timed out", role.label());
@@ -273,6 +297,9 @@ pub(crate) async fn wait_stopped(
                     .as_ref()
                     .and_then(|t| t.stopped_at)
                     .unwrap_or_else(|| ctx.now());
+                if let Some(task) = &task {
+                    ctx.record_stop(role, task);
+                }
                 notify_stopped(ctx, role, at).await?;
             }
             return Ok(task);
@@ -307,7 +334,7 @@ pub(crate) fn gate(role: TaskRole, followed: &Followed) -> Result<(), ReleaseErr
     }
 }
 
-/// The report of a followed task.
+/// The report of a followed task (its log lines are counted when its logs are drained).
 pub(crate) fn task_report(
     cluster: &str,
     followed: &Followed,

@@ -5,8 +5,10 @@
 
 mod deploy;
 mod harness;
+mod history;
 mod interference;
 mod kills;
+mod logs;
 mod run;
 mod schema;
 mod web;

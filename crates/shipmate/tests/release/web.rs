@@ -27,6 +27,17 @@ pub(crate) async fn web_env() -> (Env, String) {
 }
 
 pub(crate) fn deploy_args<'a>(image: &'a str, migrate: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    // shipmate local stores every line before the task stops: no need to wait long.
+    deploy_args_quiet(image, migrate, "500ms", extra)
+}
+
+/// The same, with the log quiet period given.
+pub(crate) fn deploy_args_quiet<'a>(
+    image: &'a str,
+    migrate: &'a str,
+    quiet: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "deploy",
         "--cluster",
@@ -39,9 +50,8 @@ pub(crate) fn deploy_args<'a>(image: &'a str, migrate: &'a str, extra: &[&'a str
         migrate,
         "--poll-interval",
         "200ms",
-        // shipmate local stores every line before the task stops: no need to wait long.
         "--log-quiet-period",
-        "500ms",
+        quiet,
     ];
     args.extend_from_slice(extra);
     args
