@@ -9,7 +9,10 @@
 use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, SortOrder, TaskDefinitionStatus};
 
 use crate::harness::{CLUSTER, Env, LOG_GROUP, Outcome, finish};
-use crate::web::{deploy_args, register_web, running_migration, wait_steady, web_env};
+use crate::web::{
+    deploy_args, deploy_without_migration_args, register_web, running_migration, wait_steady,
+    web_env,
+};
 
 /// A migration of 1–2 s.
 const MIGRATE: &str = "sh -c 'echo migrating; sleep 1.5; echo migrated'";
@@ -97,20 +100,10 @@ async fn interfere(env: &Env, how: Interference) -> Option<tokio::process::Child
             None
         }
         Interference::DeployWithoutMigration => Some(
-            env.command(&[
-                "deploy",
-                "--cluster",
-                CLUSTER,
-                "--service",
-                "web",
-                "--image",
+            env.command(&deploy_without_migration_args(
                 "web:2",
-                "--no-migrate",
-                "--poll-interval",
-                "200ms",
-                "--output",
-                "json",
-            ])
+                &["--output", "json"],
+            ))
             .spawn()
             .expect("spawn --no-migrate deploy"),
         ),

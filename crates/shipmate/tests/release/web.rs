@@ -57,6 +57,24 @@ pub(crate) fn deploy_args_quiet<'a>(
     args
 }
 
+/// A `--no-migrate` deploy of `image`.
+pub(crate) fn deploy_without_migration_args<'a>(image: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "deploy",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--image",
+        image,
+        "--no-migrate",
+        "--poll-interval",
+        "200ms",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 pub(crate) async fn running_task_arns(env: &Env) -> Vec<String> {
     let output = env
         .ecs
