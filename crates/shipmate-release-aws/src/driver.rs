@@ -366,6 +366,7 @@ impl Driver {
             Command::TaskStopped { role, at_ms } => {
                 if let Some(follower) = run.followers.get(&role) {
                     follower.task_stopped(at_ms);
+                    follower.caught_up().await;
                 }
                 Observation::Noted
             }

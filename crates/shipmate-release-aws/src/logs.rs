@@ -3,6 +3,7 @@
 //! complete; this task does the reading and the waiting, and reports every line as an event.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::operation::get_log_events::GetLogEventsError;
 use shipmate_release::event::Event;
@@ -15,13 +16,24 @@ use crate::client::Clients;
 use crate::reporter::{Pace, Reporter};
 use crate::sdk_error::fault;
 
+/// How long the release waits for the first read after a task stopped before it gives its
+/// verdict anyway (the read only orders the output; the drain goes on regardless).
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(5);
+
+/// What a follower has done so far, for the release.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    lines: u64,
+    /// Reads completed that started after the follower heard the task stopped.
+    reads_after_stop: u64,
+}
+
 /// A follower running alongside the release.
 pub(crate) struct Follower {
     /// The task's stop time, once the release saw it stop.
     stopped: watch::Sender<Option<i64>>,
+    progress: watch::Receiver<Progress>,
     handle: tokio::task::JoinHandle<Result<u64, Fault>>,
-    /// Lines read so far (for a follower stopped before its end).
-    lines: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Follower {
@@ -31,32 +43,44 @@ impl Follower {
         pace: Arc<dyn Pace>,
         spec: LogFollowSpec,
     ) -> Follower {
-        let (stopped, watch) = watch::channel(None);
-        let lines = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (stopped, stopped_rx) = watch::channel(None);
+        let (progress_tx, progress) = watch::channel(Progress::default());
         let handle = tokio::spawn(follow(
             clients,
             reporter,
             pace,
             spec,
-            watch,
-            Arc::clone(&lines),
+            stopped_rx,
+            progress_tx,
         ));
         Follower {
             stopped,
+            progress,
             handle,
-            lines,
         }
+    }
+
+    pub(crate) fn task_stopped(&self, at_ms: i64) {
+        let _ = self.stopped.send(Some(at_ms));
+    }
+
+    /// Waits (briefly) until the follower has read the stream once since it heard the task
+    /// stopped, so that what was readable at the stop is shown before the verdict.
+    pub(crate) async fn caught_up(&self) {
+        let mut progress = self.progress.clone();
+        // An error means the follower ended: nothing more to wait for.
+        let _ = tokio::time::timeout(
+            CATCH_UP_LIMIT,
+            progress.wait_for(|p| p.reads_after_stop > 0),
+        )
+        .await;
     }
 
     /// Stops following where it is; the number of lines read.
     pub(crate) async fn stop(self) -> u64 {
         self.handle.abort();
         let _ = self.handle.await;
-        self.lines.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub(crate) fn task_stopped(&self, at_ms: i64) {
-        let _ = self.stopped.send(Some(at_ms));
+        self.progress.borrow().lines
     }
 
     /// Waits for the stream to be complete; the number of lines read.
@@ -74,21 +98,21 @@ async fn follow(
     pace: Arc<dyn Pace>,
     spec: LogFollowSpec,
     mut stopped: watch::Receiver<Option<i64>>,
-    read: Arc<std::sync::atomic::AtomicU64>,
+    progress: watch::Sender<Progress>,
 ) -> Result<u64, Fault> {
     let mut state = LogFollow::new(pace.now_ms(), spec.poll_ms, spec.quiet_ms, spec.cap_ms);
     let mut token: Option<String> = None;
-    let mut lines = 0;
+    let mut done = Progress::default();
+    let mut heard_stop = false;
     loop {
         if let Some(at) = *stopped.borrow_and_update() {
             state.on_stopped(pace.now_ms(), at);
+            heard_stop = true;
         }
         match state.next(pace.now_ms()) {
-            LogStep::Done => return Ok(lines),
+            LogStep::Done => return Ok(done.lines),
             LogStep::WaitUntil(until) => {
-                let wait = std::time::Duration::from_millis(
-                    u64::try_from(until - pace.now_ms()).unwrap_or(0),
-                );
+                let wait = Duration::from_millis(u64::try_from(until - pace.now_ms()).unwrap_or(0));
                 // The stop is worth waking up for: the drain starts at once.
                 tokio::select! {
                     () = pace.sleep(wait) => {}
@@ -96,6 +120,7 @@ async fn follow(
                 }
             }
             LogStep::Fetch => {
+                let after_stop = heard_stop;
                 let result = clients
                     .logs
                     .get_log_events()
@@ -105,8 +130,29 @@ async fn follow(
                     .set_next_token(token.clone())
                     .send()
                     .await;
-                let output = match result {
-                    Ok(output) => output,
+                match result {
+                    Ok(output) => {
+                        let events = output.events();
+                        for event in events {
+                            done.lines += 1;
+                            reporter.event(Event::LogLine {
+                                role: spec.role,
+                                timestamp: event.timestamp().unwrap_or_default(),
+                                message: event
+                                    .message()
+                                    .unwrap_or_default()
+                                    .trim_end_matches(['\n', '\r'])
+                                    .to_owned(),
+                            });
+                        }
+                        // The end of what is readable now: the same token back.
+                        let next = output.next_forward_token().map(str::to_owned);
+                        let at_end = next.is_none() || next == token;
+                        if next.is_some() {
+                            token = next;
+                        }
+                        state.on_page(pace.now_ms(), events.len(), at_end);
+                    }
                     // The stream appears with the first batch the awslogs driver sends.
                     Err(error)
                         if matches!(
@@ -115,31 +161,13 @@ async fn follow(
                         ) =>
                     {
                         state.on_missing(pace.now_ms());
-                        continue;
                     }
                     Err(error) => return Err(fault("GetLogEvents", &error)),
-                };
-                let events = output.events();
-                for event in events {
-                    lines += 1;
-                    read.store(lines, std::sync::atomic::Ordering::Relaxed);
-                    reporter.event(Event::LogLine {
-                        role: spec.role,
-                        timestamp: event.timestamp().unwrap_or_default(),
-                        message: event
-                            .message()
-                            .unwrap_or_default()
-                            .trim_end_matches(['\n', '\r'])
-                            .to_owned(),
-                    });
                 }
-                // The end of what is readable now: the same token back.
-                let next = output.next_forward_token().map(str::to_owned);
-                let at_end = next.is_none() || next == token;
-                if next.is_some() {
-                    token = next;
+                if after_stop {
+                    done.reads_after_stop += 1;
                 }
-                state.on_page(pace.now_ms(), events.len(), at_end);
+                let _ = progress.send(done);
             }
         }
     }

@@ -129,7 +129,9 @@ pub enum Command {
         task_arn: String,
         spec: LogFollowSpec,
     },
-    /// Tells the log follower of `role` the task stopped at `at_ms`: start draining.
+    /// Tells the log follower of `role` the task stopped at `at_ms`: start draining. Answered
+    /// once the follower has read the stream after hearing it (briefly bounded), so that what
+    /// was readable at the stop is shown before the task's verdict.
     TaskStopped {
         role: TaskRole,
         at_ms: i64,
