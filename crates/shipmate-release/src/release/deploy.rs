@@ -79,6 +79,8 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     });
     let lock_request = lock_request(request, &release_id);
     ctx.enter(Phase::Lock);
+    // A service that does not exist is bad input: say so at once, not after waiting for the lock.
+    ctx.active_service(&request.service).await?;
     lock::acquire(ctx, &lock_request).await?;
     let prior = look_back(ctx, &lock_request, &release_id).await?;
 
@@ -685,7 +687,8 @@ async fn migrate(
             .as_ref()
             .and_then(|h| h.record.migration.as_ref())
             .map(|m| m.attempt);
-        if recorded_attempt != Some(attempt) {
+        // Attempt 0 needs no record: a re-run starts from it anyway.
+        if recorded_attempt.unwrap_or(0) != attempt {
             ctx.record(|record| {
                 record.migration = Some(MigrationRecord {
                     attempt,

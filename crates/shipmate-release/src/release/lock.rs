@@ -70,13 +70,10 @@ pub(crate) async fn acquire(ctx: &mut Ctx, request: &LockRequest) -> Result<(), 
     if let Some(lock) = ctx.report.lock.as_mut() {
         lock.waited_ms = waited_ms;
     }
-    let resumed = ctx.held.as_ref().is_some_and(|h| h.resumed);
-    ctx.record(|record| {
-        if !resumed {
-            record.state = State::Preparing;
-        }
-    })
-    .await?;
+    // A resumed entry records who carries it on now; a new one says so with its next write.
+    if ctx.held.as_ref().is_some_and(|h| h.resumed) {
+        ctx.record(|_| {}).await?;
+    }
     let entry = ctx
         .held
         .as_ref()

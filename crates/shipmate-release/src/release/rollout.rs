@@ -48,6 +48,8 @@ pub(crate) struct Seen {
     stopped_tasks: HashSet<String>,
     tally: StoppedTally,
     progress: Option<(i32, i32, i32, i32)>,
+    /// The highest `failedTasks` ECS reported for the deployment.
+    failed_tasks: i32,
 }
 
 impl Seen {
@@ -78,6 +80,7 @@ pub(crate) async fn follow(
     seen: &mut Seen,
 ) -> Result<RolloutEnd, Stop> {
     let started = ctx.now();
+    let mut polls: u32 = 0;
     loop {
         ctx.sleep(rollout.poll_ms).await?;
         let view = ctx.describe_service(rollout.service).await?;
@@ -90,8 +93,10 @@ pub(crate) async fn follow(
                 report.id = deployment.as_ref().map(|d| d.id.clone());
             }
         }
+        polls += 1;
         if matches!(progress, RolloutProgress::InProgress { .. })
             && let Some(deployment) = &deployment
+            && worth_counting(deployment, seen, polls)
         {
             let newly = count_stopped(ctx, &deployment.id, seen).await?;
             if newly > 0 {
@@ -152,6 +157,20 @@ pub(crate) async fn follow(
             return Ok(RolloutEnd::TimedOut);
         }
     }
+}
+
+/// Whether to look for stopped new tasks on this poll: when the deployment is short of tasks
+/// (one stopped and is not replaced yet) or ECS counted a failure, and every tenth poll in case
+/// both happened between two polls. A healthy rollout costs no extra call.
+fn worth_counting(
+    deployment: &crate::service::DeploymentView,
+    seen: &mut Seen,
+    polls: u32,
+) -> bool {
+    let short = deployment.running_count + deployment.pending_count < deployment.desired_count;
+    let failed_more = deployment.failed_tasks > seen.failed_tasks;
+    seen.failed_tasks = seen.failed_tasks.max(deployment.failed_tasks);
+    short || failed_more || polls.is_multiple_of(10)
 }
 
 /// Reads the deployment's newly stopped tasks into the tally; returns how many were new.
