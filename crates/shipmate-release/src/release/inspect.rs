@@ -27,6 +27,8 @@ pub struct LockView {
     pub open: Vec<Entry>,
     /// When this was read (epoch milliseconds), to tell heartbeat ages.
     pub read_at: i64,
+    /// Whether the holder's recorded migration task still runs (`None`: it recorded none).
+    pub holder_migrating: Option<bool>,
 }
 
 impl LockView {
@@ -87,10 +89,24 @@ async fn lock_view(ctx: &mut Ctx, family: &str) -> Result<LockView, Stop> {
     let mut entries = ctx.describe_entries(family, open).await?;
     entries.retain(|e| e.open);
     entries.sort_by_key(|e| e.revision);
+    let task = entries
+        .first()
+        .and_then(holder_of)
+        .and_then(|holder| holder.migration_task);
+    let holder_migrating = match task {
+        Some(task) => Some(
+            ctx.describe_tasks(std::slice::from_ref(&task))
+                .await?
+                .iter()
+                .any(|t| !t.is_stopped()),
+        ),
+        None => None,
+    };
     Ok(LockView {
         family: family.to_owned(),
         open: entries,
         read_at: ctx.now(),
+        holder_migrating,
     })
 }
 

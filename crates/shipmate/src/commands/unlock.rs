@@ -68,10 +68,10 @@ pub(crate) async fn unlock(args: UnlockArgs, printer: &Printer) -> ExitStatus {
         "the release lock ({}) is held by {holder}{beat}",
         lock.family
     ));
-    if let Some(task) = &holder.migration_task {
+    if let (Some(task), Some(true)) = (&holder.migration_task, lock.holder_migrating) {
         if !args.force {
             printer.error(&anyhow::anyhow!(
-                "its migration task {task} may still be running: releasing the lock now could let a second migration run beside it"
+                "its migration task {task} is still running: releasing the lock now could let a second migration run beside it"
             ));
             printer.hint(&format!(
                 "stop it first (aws ecs stop-task --cluster {cluster} --task {task}), or pass --force"
@@ -79,7 +79,7 @@ pub(crate) async fn unlock(args: UnlockArgs, printer: &Printer) -> ExitStatus {
             return ExitStatus::Usage;
         }
         printer.info(&format!(
-            "its migration task {task} may still be running (--force)"
+            "its migration task {task} is still running (--force)"
         ));
     }
     if !args.yes && !confirm(printer) {

@@ -6,7 +6,9 @@
 //! every release succeeded or superseded and the service on the revision of the release that
 //! took the lock last. The lock is free at the end.
 
-use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, SortOrder, TaskDefinitionStatus};
+use aws_sdk_ecs::types::{
+    ContainerDefinition, KeyValuePair, SortOrder, TaskDefinitionFamilyStatus, TaskDefinitionStatus,
+};
 
 use crate::harness::{CLUSTER, Env, LOG_GROUP, Outcome, finish};
 use crate::web::{
@@ -65,16 +67,33 @@ pub(crate) async fn assert_no_overlap(env: &Env) -> usize {
 
 /// Open entries left in any release ledger.
 pub(crate) async fn open_ledger_entries(env: &Env) -> Vec<String> {
-    env.ecs
-        .list_task_definitions()
+    // ListTaskDefinitions' familyPrefix is a whole family name; the families' is a prefix.
+    let families = env
+        .ecs
+        .list_task_definition_families()
         .family_prefix("shipmate-ledger-")
-        .status(TaskDefinitionStatus::Active)
-        .sort(SortOrder::Asc)
+        .status(TaskDefinitionFamilyStatus::All)
         .send()
         .await
-        .expect("ListTaskDefinitions")
-        .task_definition_arns()
-        .to_vec()
+        .expect("ListTaskDefinitionFamilies");
+    assert!(
+        !families.families().is_empty(),
+        "a release registered its ledger entry"
+    );
+    let mut open = Vec::new();
+    for family in families.families() {
+        let revisions = env
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Asc)
+            .send()
+            .await
+            .expect("ListTaskDefinitions");
+        open.extend(revisions.task_definition_arns().iter().cloned());
+    }
+    open
 }
 
 /// The ledger revision a release's report names (its place in the lock order).

@@ -12,4 +12,5 @@ mod kills;
 mod logs;
 mod run;
 mod schema;
+mod unlock;
 mod web;
