@@ -74,14 +74,10 @@ pub fn migration_token(ledger_family: &str, entry_revision: i32, attempt: u32) -
     ])
 }
 
-/// A rollback's release id: every `shipmate rollback` is a release of its own.
-pub fn rollback_id(cluster: &str, service: &str, now_ms: i64) -> String {
-    let mut id = digest(&[
-        "shipmate-rollback-v1",
-        cluster,
-        service,
-        &now_ms.to_string(),
-    ]);
+/// A rollback's release id: the same `shipmate rollback` run again (a re-run of a killed job)
+/// is the same release, so it carries on the interrupted one instead of queueing behind it.
+pub fn rollback_id(cluster: &str, service: &str, to: Option<&str>) -> String {
+    let mut id = digest(&["shipmate-rollback-v1", cluster, service, to.unwrap_or("")]);
     id.truncate(12);
     id
 }
@@ -135,9 +131,10 @@ mod tests {
             migration_token("shipmate-ledger-prod-web-12345678", 8, 0)
         );
         assert_ne!(token, migration_token("shipmate-ledger-other", 7, 0));
-        let rollback = rollback_id("prod", "web", 1);
+        let rollback = rollback_id("prod", "web", None);
         assert_eq!(rollback.len(), 12);
-        assert_ne!(rollback, rollback_id("prod", "web", 2));
+        assert_eq!(rollback, rollback_id("prod", "web", None));
+        assert_ne!(rollback, rollback_id("prod", "web", Some("web:3")));
     }
 
     #[test]

@@ -156,10 +156,21 @@ fn aws_hint(error: &AwsError) -> Option<String> {
             None => "check the network route to the AWS endpoints (proxy settings, VPC endpoints)".to_owned(),
         },
         AwsErrorKind::Service => match error.code.as_deref() {
-            Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation") => format!(
-                "the credentials may not call {}: `shipmate iam-policy` prints the policy shipmate needs",
-                error.operation
-            ),
+            Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation") => {
+                let ledger = matches!(
+                    error.operation,
+                    "RegisterTaskDefinition" | "TagResource" | "DeregisterTaskDefinition"
+                );
+                format!(
+                    "the credentials may not call {}{}: `shipmate iam-policy` prints the policy shipmate needs",
+                    error.operation,
+                    if ledger {
+                        " (the release ledger also needs ecs:TagResource and ecs:DeregisterTaskDefinition on task-definition/shipmate-ledger-*; docs/lock.md)"
+                    } else {
+                        ""
+                    }
+                )
+            }
             Some("ClusterNotFoundException") => {
                 "check --cluster (or [service] cluster) and the region".to_owned()
             }

@@ -93,8 +93,9 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
         &request.cluster,
         std::slice::from_ref(&request.service),
     );
-    // Every rollback is its own release: a re-run is a new rollback, never a resumed one.
-    record.release_id = crate::ids::rollback_id(&request.cluster, &request.service, ctx.now());
+    // The same rollback run again (a killed job re-run) carries on the interrupted one.
+    record.release_id =
+        crate::ids::rollback_id(&request.cluster, &request.service, request.to.as_deref());
     record.by.clone_from(&request.lock.by);
     ctx.report.release_id = Some(record.release_id.clone());
     let lock_request = LockRequest {
@@ -109,9 +110,16 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
     // The service may have moved while we waited: decide on what is live now.
     ctx.enter(Phase::Prepare);
     let service = ctx.active_service(&request.service).await?;
-    let live = service.live_revision().to_owned();
-    let revision = ctx.held.as_ref().map_or(1, |h| h.entry.revision);
-    let to = target(ctx, request, &family, revision, &live).await?;
+    let held = ctx.held.clone().expect("the lock is held");
+    let (live, to) = match (&held.record.from, &held.record.to) {
+        // Resumed: the interrupted run decided already, and may have half done it.
+        (Some(from), Some(to)) if held.resumed => (from.clone(), to.clone()),
+        _ => {
+            let live = service.live_revision().to_owned();
+            let to = target(ctx, request, &family, held.entry.revision, &live).await?;
+            (live, to)
+        }
+    };
     ctx.report.previous_task_definition = Some(live.clone());
     ctx.report.task_definition = Some(to.clone());
     let image = ctx
