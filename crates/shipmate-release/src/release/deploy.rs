@@ -5,26 +5,26 @@ use crate::error::ReleaseError;
 use crate::event::{Event, Phase, TaskRole};
 use crate::ids::{self, ReleaseInputs};
 use crate::io::{Command, Observation, TaskDefinitionView};
-use crate::ledger::{self, EntryOutcome, Kind, MigrationRecord, Record, State};
+use crate::ledger::{self, EntryOutcome, Kind, Record, State};
 use crate::plan::choose_container;
 use crate::report::{DeploymentReport, service_console_url};
 use crate::service::{RolloutProgress, ServiceView, assess_rollout, default_failure_limit};
-use crate::task::{TaskProgress, TaskView, assess_task, is_replay};
 
 use super::ctx::{Ctx, Stop, ms};
 use super::lock::{self, LockRequest};
+use super::migrate;
 use super::rollout::{self, Rollout, RolloutEnd, Seen};
-use super::tasks::{self, Follow, Followed, Started, log_spec, logs_or_say_why, spec_for_service};
+use super::tasks::{self, Follow, Started, log_spec, logs_or_say_why, spec_for_service};
 use super::{DeployRequest, cleanup};
 
 /// The revision the release deploys, and what it was made from.
-struct Prepared {
+pub(super) struct Prepared {
     /// What was live when the release started (its rollback target).
-    from: String,
+    pub(super) from: String,
     /// The revision the new one was derived from (the service's desired one then).
-    base: String,
-    target: TaskDefinitionView,
-    container: String,
+    pub(super) base: String,
+    pub(super) target: TaskDefinitionView,
+    pub(super) container: String,
 }
 
 pub(crate) async fn deploy(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), ReleaseError> {
@@ -115,7 +115,7 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
                         attempt: earlier,
                     });
                 }
-                let followed = migrate(
+                let followed = migrate::migrate(
                     ctx,
                     request,
                     &lock_request,
@@ -639,225 +639,4 @@ async fn roll_back(
         deployment.rolled_back_to = steady.then(|| to.to_owned());
     }
     Ok(steady.then(|| to.to_owned()))
-}
-
-/// Runs (or attaches to) the release's migration and follows it to its end.
-async fn migrate(
-    ctx: &mut Ctx,
-    request: &DeployRequest,
-    lock_request: &LockRequest,
-    service: &ServiceView,
-    prepared: &Prepared,
-    command: &[String],
-    earlier_runs: u32,
-) -> Result<Followed, Stop> {
-    let held = ctx.held.clone().expect("the lock is held");
-    let recorded = held.record.migration.clone().unwrap_or_default();
-    let mut attempt = recorded.attempt;
-    if let Some(task_arn) = recorded.task_arn.clone().filter(|_| held.resumed) {
-        // An interrupted run started this task: follow it, or learn how it ended.
-        let task = ctx
-            .describe_tasks(std::slice::from_ref(&task_arn))
-            .await?
-            .into_iter()
-            .next();
-        match task.as_ref().map(assess_task) {
-            Some(TaskProgress::Finished(outcome)) if !outcome.succeeded() => {
-                ctx.emit(Event::PreviousAttemptFailed {
-                    task_arn,
-                    attempt: attempt + 1,
-                });
-                attempt += 1;
-            }
-            Some(_) => {
-                let task = task.expect("matched Some");
-                return attach(ctx, request, prepared, task, attempt).await;
-            }
-            None => {
-                // Forgotten by ECS (stopped over an hour ago): its result is unknown, and a
-                // migration that already ran has nothing left to apply.
-                ctx.emit(Event::PreviousAttemptUnknown { task_arn });
-                attempt += 1;
-            }
-        }
-    }
-    loop {
-        let recorded_attempt = ctx
-            .held
-            .as_ref()
-            .and_then(|h| h.record.migration.as_ref())
-            .map(|m| m.attempt);
-        // Attempt 0 needs no record: a re-run starts from it anyway.
-        if recorded_attempt.unwrap_or(0) != attempt {
-            ctx.record(|record| {
-                record.migration = Some(MigrationRecord {
-                    attempt,
-                    task_arn: None,
-                    passed: None,
-                });
-            })
-            .await?;
-        }
-        // Checked right before RunTask: nothing may come between.
-        lock::ensure_held(ctx, lock_request).await?;
-        let held = ctx.held.clone().expect("the lock is held");
-        let mut spec = spec_for_service(
-            Some(service),
-            &prepared.target.arn,
-            &prepared.container,
-            command.to_vec(),
-            request.launch_type.as_deref(),
-            request.allow_spot,
-        );
-        spec.cpu = request.migrate_cpu;
-        spec.memory = request.migrate_memory;
-        spec.started_by = ids::started_by(&held.record.release_id);
-        spec.client_token = Some(ids::migration_token(
-            &held.family,
-            held.entry.revision,
-            attempt,
-        ));
-        let called_at = ctx.now();
-        let started = tasks::run_task(ctx, spec, TaskRole::Migrate).await?;
-        if let Started::Task(task) = &started
-            && !lock::still_held_after(ctx, called_at).await?
-        {
-            // Taken over while RunTask was under way: stop what we started, at once.
-            let arn = task.task_arn.clone();
-            let _ = ctx
-                .stop_task(&arn, "shipmate: the release lock was lost")
-                .await;
-            return Err(lock::lost(
-                ctx,
-                &request.service,
-                "RunTask",
-                called_at,
-                Some(arn),
-            ));
-        }
-        match started {
-            Started::Task(task) => {
-                let replay = held.resumed && is_replay(&task, called_at);
-                if !replay {
-                    record_task(ctx, attempt, &task.task_arn).await?;
-                    ctx.emit(Event::TaskStarted {
-                        role: TaskRole::Migrate,
-                        task_arn: task.task_arn.clone(),
-                        attached: false,
-                        attempt: attempt + earlier_runs,
-                    });
-                    let logs = migration_logs(ctx, request, prepared, &task);
-                    return tasks::follow(
-                        ctx,
-                        task,
-                        &migration_follow(request, logs, false, attempt + earlier_runs),
-                    )
-                    .await;
-                }
-                // ECS replayed our earlier RunTask: a trimmed answer, so read the task itself.
-                let arn = task.task_arn.clone();
-                let full = ctx
-                    .describe_tasks(std::slice::from_ref(&arn))
-                    .await?
-                    .into_iter()
-                    .next()
-                    .unwrap_or(task);
-                if let TaskProgress::Finished(outcome) = assess_task(&full)
-                    && !outcome.succeeded()
-                {
-                    ctx.emit(Event::PreviousAttemptFailed {
-                        task_arn: arn,
-                        attempt: attempt + 1,
-                    });
-                    attempt += 1;
-                    continue;
-                }
-                record_task(ctx, attempt, &arn).await?;
-                return attach(ctx, request, prepared, full, attempt).await;
-            }
-            Started::Conflict(arns) => {
-                // Our token, other parameters: an earlier run of this release with other flags.
-                // Its task must end before ours starts; then the next attempt gets a new token.
-                let holders = ctx.describe_tasks(&arns).await?;
-                if let Some(running) = holders.iter().find(|t| !t.is_stopped()) {
-                    ctx.emit(Event::WaitingForEarlierAttempt {
-                        task_arn: running.task_arn.clone(),
-                    });
-                    tasks::wait_stopped(
-                        ctx,
-                        &running.task_arn,
-                        TaskRole::Migrate,
-                        ms(request.poll_interval),
-                    )
-                    .await?;
-                }
-                attempt += 1;
-            }
-        }
-    }
-}
-
-async fn record_task(ctx: &mut Ctx, attempt: u32, task_arn: &str) -> Result<(), Stop> {
-    ctx.record(|record| {
-        record.migration = Some(MigrationRecord {
-            attempt,
-            task_arn: Some(task_arn.to_owned()),
-            passed: None,
-        });
-    })
-    .await
-}
-
-fn migration_follow(
-    request: &DeployRequest,
-    logs: Option<crate::io::LogFollowSpec>,
-    attached: bool,
-    attempt: u32,
-) -> Follow {
-    Follow {
-        role: TaskRole::Migrate,
-        timeout_ms: ms(request.migrate_timeout),
-        poll_ms: ms(request.poll_interval),
-        on_cancel: request.on_cancel,
-        logs,
-        attached,
-        attempt,
-    }
-}
-
-fn migration_logs(
-    ctx: &Ctx,
-    request: &DeployRequest,
-    prepared: &Prepared,
-    task: &TaskView,
-) -> Option<crate::io::LogFollowSpec> {
-    logs_or_say_why(
-        ctx,
-        log_spec(
-            &prepared.target,
-            &prepared.container,
-            task.task_id(),
-            TaskRole::Migrate,
-            ms(request.poll_interval),
-            ms(request.log_quiet_period),
-        ),
-        TaskRole::Migrate,
-    )
-}
-
-async fn attach(
-    ctx: &mut Ctx,
-    request: &DeployRequest,
-    prepared: &Prepared,
-    task: TaskView,
-    attempt: u32,
-) -> Result<Followed, Stop> {
-    ctx.emit(Event::TaskStarted {
-        role: TaskRole::Migrate,
-        task_arn: task.task_arn.clone(),
-        attached: true,
-        attempt,
-    });
-    let logs = migration_logs(ctx, request, prepared, &task);
-    tasks::follow(ctx, task, &migration_follow(request, logs, true, attempt)).await
 }

@@ -6,6 +6,7 @@ mod ctx;
 mod deploy;
 mod inspect;
 mod lock;
+mod migrate;
 mod rollback;
 mod rollout;
 mod run;
