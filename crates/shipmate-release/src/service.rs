@@ -212,6 +212,28 @@ pub fn assess_rollout(service: &ServiceView, target: &str) -> RolloutProgress {
     }
 }
 
+/// What a service event says, without the task ids and counts that make repeats look new:
+/// `(service web) has started 1 tasks: (task 3f…).` and `… 2 tasks: (task 9a…) (task 1c…).` are
+/// the same news while ECS keeps replacing failing tasks.
+pub fn event_shape(message: &str) -> String {
+    let mut shape = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find("(task ") {
+        shape.push_str(&rest[..start]);
+        shape.push_str("(task)");
+        rest = rest[start..]
+            .find(')')
+            .map_or("", |end| &rest[start + end + 1..]);
+    }
+    shape.push_str(rest);
+    shape
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect::<String>()
+        .replace("(task) (task)", "(task)")
+        .replace("(task) (task)", "(task)")
+}
+
 /// Service events newer than the ones already seen (by id), oldest first for printing.
 pub fn new_events<'a>(
     service: &'a ServiceView,
@@ -392,6 +414,31 @@ mod tests {
             tally.summary(),
             "3 new tasks stopped: 2× Essential container in task exited (exit 1); 1× CannotPullContainerError: not found"
         );
+    }
+
+    #[test]
+    fn event_shapes() {
+        let cases = [
+            (
+                "(service web) has started 1 tasks: (task 3f2a).",
+                "(service web) has started # tasks: (task).",
+            ),
+            (
+                "(service web) has started 2 tasks: (task 9a) (task 1c).",
+                "(service web) has started # tasks: (task).",
+            ),
+            (
+                "(service web) (deployment ecs-svc/123) deployment completed.",
+                "(service web) (deployment ecs-svc/###) deployment completed.",
+            ),
+            (
+                "(service web) has reached a steady state.",
+                "(service web) has reached a steady state.",
+            ),
+        ];
+        for (message, shape) in cases {
+            assert_eq!(event_shape(message), shape, "{message}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use crate::event::Event;
 use crate::io::{Command, Observation};
 use crate::report::DeploymentReport;
-use crate::service::{RolloutProgress, ServiceView, StoppedTally, assess_rollout, new_events};
+use crate::service::{
+    RolloutProgress, ServiceView, StoppedTally, assess_rollout, event_shape, new_events,
+};
 use crate::task::stop_summary;
 
 use super::ctx::{Ctx, Stop};
@@ -50,6 +52,8 @@ pub(crate) struct Seen {
     progress: Option<(i32, i32, i32, i32)>,
     /// The highest `failedTasks` ECS reported for the deployment.
     failed_tasks: i32,
+    /// What the events shown so far said (see [`event_shape`]).
+    shapes: HashSet<String>,
 }
 
 impl Seen {
@@ -67,9 +71,13 @@ impl Seen {
 
 fn emit_events(ctx: &Ctx, view: &ServiceView, seen: &mut Seen) {
     for event in new_events(view, &seen.events) {
-        ctx.emit(Event::ServiceEvent {
-            message: event.message.clone(),
-        });
+        // ECS replacing failing tasks repeats itself; once per kind of news is enough (the
+        // stopped tasks are counted and summarised instead).
+        if seen.shapes.insert(event_shape(&event.message)) {
+            ctx.emit(Event::ServiceEvent {
+                message: event.message.clone(),
+            });
+        }
     }
     seen.events.extend(view.events.iter().map(|e| e.id.clone()));
 }
