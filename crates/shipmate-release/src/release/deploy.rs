@@ -14,7 +14,7 @@ use super::ctx::{Ctx, Stop, ms};
 use super::lock::{self, LockRequest};
 use super::migrate;
 use super::rollout::{self, Rollout, RolloutEnd, Seen};
-use super::tasks::{self, Follow, Started, log_spec, logs_or_say_why, spec_for_service};
+use super::tasks::{self, OneOff, spec_for_service};
 use super::{DeployRequest, cleanup};
 
 /// The revision the release deploys, and what it was made from.
@@ -349,47 +349,16 @@ async fn finish_live(
             request.allow_spot,
         );
         spec.started_by = ids::post_deploy_started_by(&release_id);
-        let task = match tasks::run_task(ctx, spec, TaskRole::PostDeploy).await? {
-            Started::Task(task) => task,
-            Started::Conflict(arns) => {
-                return Err(ctx.fault(crate::fault::Fault::unexpected(
-                    "RunTask",
-                    format!(
-                        "ConflictException without a client token (tasks {})",
-                        arns.join(", ")
-                    ),
-                )));
-            }
-        };
-        ctx.emit(Event::TaskStarted {
-            role: TaskRole::PostDeploy,
-            task_arn: task.task_arn.clone(),
-            attached: false,
-            attempt: 0,
-        });
-        let logs = logs_or_say_why(
+        let followed = tasks::run_one_off(
             ctx,
-            log_spec(
-                &prepared.target,
-                &prepared.container,
-                task.task_id(),
-                TaskRole::PostDeploy,
-                ms(request.poll_interval),
-                ms(request.log_quiet_period),
-            ),
-            TaskRole::PostDeploy,
-        );
-        let followed = tasks::follow(
-            ctx,
-            task,
-            &Follow {
+            OneOff {
                 role: TaskRole::PostDeploy,
+                spec,
+                td: &prepared.target,
                 timeout_ms: ms(request.post_deploy_timeout),
                 poll_ms: ms(request.poll_interval),
+                quiet_ms: ms(request.log_quiet_period),
                 on_cancel: request.on_cancel,
-                logs,
-                attached: false,
-                attempt: 0,
             },
         )
         .await?;

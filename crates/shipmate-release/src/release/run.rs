@@ -2,12 +2,12 @@
 //! task definition), followed to its end with its logs; its exit code is the command's.
 
 use crate::error::ReleaseError;
-use crate::event::{Event, Phase, TaskRole};
+use crate::event::{Phase, TaskRole};
 use crate::plan::choose_container;
 use crate::task::TaskOutcome;
 
 use super::ctx::{Ctx, Stop, ms};
-use super::tasks::{self, Follow, Started, log_spec, logs_or_say_why, spec_for_service};
+use super::tasks::{self, OneOff, spec_for_service};
 use super::{RunRequest, cleanup};
 
 pub(crate) async fn run(ctx: &mut Ctx, request: &RunRequest) -> Result<i32, ReleaseError> {
@@ -52,47 +52,16 @@ async fn run_task(ctx: &mut Ctx, request: &RunRequest) -> Result<i32, Stop> {
     spec.started_by = "shipmate/run".to_owned();
 
     ctx.enter(Phase::Run);
-    let task = match tasks::run_task(ctx, spec, TaskRole::Run).await? {
-        Started::Task(task) => task,
-        Started::Conflict(arns) => {
-            return Err(ctx.fault(crate::fault::Fault::unexpected(
-                "RunTask",
-                format!(
-                    "ConflictException without a client token (tasks {})",
-                    arns.join(", ")
-                ),
-            )));
-        }
-    };
-    ctx.emit(Event::TaskStarted {
-        role: TaskRole::Run,
-        task_arn: task.task_arn.clone(),
-        attached: false,
-        attempt: 0,
-    });
-    let logs = logs_or_say_why(
+    let followed = tasks::run_one_off(
         ctx,
-        log_spec(
-            &td,
-            &container,
-            task.task_id(),
-            TaskRole::Run,
-            ms(request.poll_interval),
-            ms(request.log_quiet_period),
-        ),
-        TaskRole::Run,
-    );
-    let followed = tasks::follow(
-        ctx,
-        task,
-        &Follow {
+        OneOff {
             role: TaskRole::Run,
+            spec,
+            td: &td,
             timeout_ms: ms(request.timeout),
             poll_ms: ms(request.poll_interval),
+            quiet_ms: ms(request.log_quiet_period),
             on_cancel: request.on_cancel,
-            logs,
-            attached: false,
-            attempt: 0,
         },
     )
     .await?;

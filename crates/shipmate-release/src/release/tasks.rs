@@ -144,6 +144,68 @@ pub(crate) async fn run_task(
     }
 }
 
+/// A one-off task run without a client token: the post-deploy command, `shipmate run`.
+pub(crate) struct OneOff<'a> {
+    pub(crate) role: TaskRole,
+    pub(crate) spec: TaskSpec,
+    /// Its task definition (the container's log configuration).
+    pub(crate) td: &'a TaskDefinitionView,
+    pub(crate) timeout_ms: i64,
+    pub(crate) poll_ms: i64,
+    pub(crate) quiet_ms: i64,
+    pub(crate) on_cancel: OnCancel,
+}
+
+/// Starts a one-off task and follows it, with its logs, to its end.
+pub(crate) async fn run_one_off(ctx: &mut Ctx, one_off: OneOff<'_>) -> Result<Followed, Stop> {
+    let role = one_off.role;
+    let container = one_off.spec.container.clone();
+    let task = match run_task(ctx, one_off.spec, role).await? {
+        Started::Task(task) => task,
+        Started::Conflict(arns) => {
+            return Err(ctx.fault(crate::fault::Fault::unexpected(
+                "RunTask",
+                format!(
+                    "ConflictException without a client token (tasks {})",
+                    arns.join(", ")
+                ),
+            )));
+        }
+    };
+    ctx.emit(Event::TaskStarted {
+        role,
+        task_arn: task.task_arn.clone(),
+        attached: false,
+        attempt: 0,
+    });
+    let logs = logs_or_say_why(
+        ctx,
+        log_spec(
+            one_off.td,
+            &container,
+            task.task_id(),
+            role,
+            one_off.poll_ms,
+            one_off.quiet_ms,
+        ),
+        role,
+    );
+    follow(
+        ctx,
+        task,
+        &Follow {
+            role,
+            timeout_ms: one_off.timeout_ms,
+            poll_ms: one_off.poll_ms,
+            on_cancel: one_off.on_cancel,
+            logs,
+            attached: false,
+            attempt: 0,
+        },
+    )
+    .await
+}
+
 /// Follows `task` until it stops (or its timeout, after which it is stopped), with its logs.
 pub(crate) async fn follow(
     ctx: &mut Ctx,

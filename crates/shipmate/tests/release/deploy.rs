@@ -6,13 +6,11 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration};
-
 use crate::harness::{CLUSTER, Env, LOG_GROUP, eventually, finish};
 use crate::schema::assert_valid_report;
 use crate::web::{
     MIGRATE_OK, deploy_args, describe_service, is_mutating, running_migration, running_task_arns,
-    wait_steady, web_env,
+    set_circuit_breaker, wait_steady, web_env,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,23 +376,7 @@ async fn crashing_release(
 ) -> (Env, String, crate::harness::Outcome) {
     let (env, old_td) = web_env().await;
     if !ecs_rollback {
-        env.ecs
-            .update_service()
-            .cluster(CLUSTER)
-            .service("web")
-            .deployment_configuration(
-                DeploymentConfiguration::builder()
-                    .deployment_circuit_breaker(
-                        DeploymentCircuitBreaker::builder()
-                            .enable(true)
-                            .rollback(false)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("UpdateService");
+        set_circuit_breaker(&env, true, false).await;
     }
     env.push_image("web:crash", &[("start.sh", "echo crashing; exit 1\n")]);
     let mut args = deploy_args("web:crash", MIGRATE_OK, &["--output", "json"]);

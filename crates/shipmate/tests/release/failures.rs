@@ -6,37 +6,15 @@
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration};
-
-use crate::harness::{CLUSTER, Env};
 use crate::web::{
-    MIGRATE_OK, deploy_args, deploy_without_migration_args, describe_service, wait_steady, web_env,
+    MIGRATE_OK, deploy_args, deploy_without_migration_args, describe_service, set_circuit_breaker,
+    wait_steady, web_env,
 };
-
-async fn without_circuit_breaker(env: &Env) {
-    env.ecs
-        .update_service()
-        .cluster(CLUSTER)
-        .service("web")
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .deployment_circuit_breaker(
-                    DeploymentCircuitBreaker::builder()
-                        .enable(false)
-                        .rollback(false)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("UpdateService");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashing_new_tasks_without_a_circuit_breaker_fail_the_release_at_the_count() {
     let (env, old_td) = web_env().await;
-    without_circuit_breaker(&env).await;
+    set_circuit_breaker(&env, false, false).await;
     env.push_image("web:crash", &[("start.sh", "echo crashing; exit 1\n")]);
     let outcome = env
         .shipmate(&deploy_args(
@@ -83,7 +61,7 @@ async fn crashing_new_tasks_without_a_circuit_breaker_fail_the_release_at_the_co
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_that_cannot_start_are_throttled_once_and_a_new_revision_resets_it() {
     let (env, _) = web_env().await;
-    without_circuit_breaker(&env).await;
+    set_circuit_breaker(&env, false, false).await;
     env.server
         .engine()
         .ecs

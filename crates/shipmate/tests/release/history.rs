@@ -3,12 +3,14 @@
 //! before the release first rolled out, `rollback --dry-run` changes nothing, and deploying
 //! the image the service already runs still migrates unless this very release already did.
 
-use aws_sdk_ecs::types::{DeploymentCircuitBreaker, DeploymentConfiguration};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::harness::{CLUSTER, Env, eventually, finish};
-use crate::web::{MIGRATE_OK, deploy_args, describe_service, is_mutating, wait_steady, web_env};
+use crate::web::{
+    MIGRATE_OK, deploy_args, describe_service, is_mutating, set_circuit_breaker, wait_steady,
+    web_env,
+};
 
 fn rollback_args(extra: &[&'static str]) -> Vec<&'static str> {
     let mut args = vec![
@@ -107,23 +109,7 @@ async fn rollback_returns_to_the_last_live_release_never_to_a_gated_one() {
 async fn rollback_after_a_rerun_returns_to_what_was_live_before_the_release() {
     let (env, v1) = web_env().await;
     // ECS's circuit breaker marks the deployment FAILED but leaves the rollback to shipmate.
-    env.ecs
-        .update_service()
-        .cluster(CLUSTER)
-        .service("web")
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .deployment_circuit_breaker(
-                    DeploymentCircuitBreaker::builder()
-                        .enable(true)
-                        .rollback(false)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("UpdateService");
+    set_circuit_breaker(&env, true, false).await;
     env.push_image("web:crash", &[("start.sh", "echo crashing; exit 1\n")]);
     let args = deploy_args("web:crash", MIGRATE_OK, &["--rollback", "--output", "json"]);
     env.server.request_log().clear();

@@ -132,6 +132,27 @@ pub(crate) async fn register_web(
         .to_owned()
 }
 
+/// Sets the service's deployment circuit breaker (`enable`, and whether ECS rolls back itself).
+pub(crate) async fn set_circuit_breaker(env: &Env, enable: bool, rollback: bool) {
+    env.ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service("web")
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(
+                    DeploymentCircuitBreaker::builder()
+                        .enable(enable)
+                        .rollback(rollback)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("UpdateService");
+}
+
 pub(crate) async fn create_service(env: &Env, name: &str, task_definition: &str, desired: i32) {
     env.ecs
         .create_service()
