@@ -211,25 +211,14 @@ impl Ctx {
     /// Writes our heartbeat when one is due (nothing when we hold no lock).
     pub(crate) async fn heartbeat_if_due(&mut self) -> Result<(), Stop> {
         let now = self.now();
-        let Some(held) = self.held.as_mut() else {
-            return Ok(());
-        };
-        if !held.beat_due(now) {
-            return Ok(());
-        }
-        held.record.heartbeat = Some(now);
-        let command = Command::TagEntry {
-            arn: held.entry.arn.clone(),
-            record: Box::new(held.record.clone()),
-        };
-        self.expect_tagged(command).await?;
-        if let Some(held) = self.held.as_mut() {
-            held.beat(now);
+        if self.held.as_ref().is_some_and(|held| held.beat_due(now)) {
+            self.record(|_| {}).await?;
         }
         Ok(())
     }
 
-    /// Writes our record as it stands (with a fresh heartbeat).
+    /// Writes our record as it stands, with `change` and a fresh heartbeat (nothing when we
+    /// hold no lock).
     pub(crate) async fn record(&mut self, change: impl FnOnce(&mut Record)) -> Result<(), Stop> {
         let now = self.now();
         let Some(held) = self.held.as_mut() else {
@@ -241,18 +230,14 @@ impl Ctx {
             arn: held.entry.arn.clone(),
             record: Box::new(held.record.clone()),
         };
-        self.expect_tagged(command).await?;
+        match self.call(command).await? {
+            Observation::EntryTagged => {}
+            other => return Err(self.unexpected("TagResource", &other)),
+        }
         if let Some(held) = self.held.as_mut() {
             held.beat(now);
         }
         Ok(())
-    }
-
-    async fn expect_tagged(&mut self, command: Command) -> Result<(), Stop> {
-        match self.call(command).await? {
-            Observation::EntryTagged => Ok(()),
-            other => Err(self.unexpected("TagResource", &other)),
-        }
     }
 
     pub(crate) async fn describe_service(&mut self, service: &str) -> Result<ServiceView, Stop> {

@@ -8,23 +8,9 @@ use nix::unistd::Pid;
 
 use crate::harness::{CLUSTER, Env, eventually, finish};
 use crate::web::{
-    MIGRATE_OK, deploy_args, describe_service, is_mutating, set_circuit_breaker, wait_steady,
-    web_env,
+    MIGRATE_OK, deploy_args, describe_service, is_mutating, rollback_args, set_circuit_breaker,
+    wait_steady, web_env,
 };
-
-fn rollback_args(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut args = vec![
-        "rollback",
-        "--cluster",
-        CLUSTER,
-        "--service",
-        "web",
-        "--poll-interval",
-        "200ms",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
 
 async fn deployed(env: &Env, image: &str, migrate: &str) -> (Option<i32>, String) {
     let outcome = env

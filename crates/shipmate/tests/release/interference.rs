@@ -12,8 +12,8 @@ use aws_sdk_ecs::types::{
 
 use crate::harness::{CLUSTER, Env, LOG_GROUP, Outcome, finish};
 use crate::web::{
-    deploy_args, deploy_without_migration_args, register_web, running_migration, wait_steady,
-    web_env,
+    deploy_args, deploy_without_migration_args, register_web, rollback_args, running_migration,
+    wait_steady, web_env,
 };
 
 /// A migration of 1–2 s.
@@ -127,19 +127,9 @@ async fn interfere(env: &Env, how: Interference) -> Option<tokio::process::Child
             .expect("spawn --no-migrate deploy"),
         ),
         Interference::Rollback => Some(
-            env.command(&[
-                "rollback",
-                "--cluster",
-                CLUSTER,
-                "--service",
-                "web",
-                "--poll-interval",
-                "200ms",
-                "--output",
-                "json",
-            ])
-            .spawn()
-            .expect("spawn rollback"),
+            env.command(&rollback_args(&["--output", "json"]))
+                .spawn()
+                .expect("spawn rollback"),
         ),
         Interference::CircuitBreakerRollback => {
             let crashing = register_web(env, "web:crash", &["sh", "start.sh"], LOG_GROUP).await;

@@ -57,6 +57,21 @@ pub(crate) fn deploy_args_quiet<'a>(
     args
 }
 
+/// `shipmate rollback` of `web`, polling every 200 ms.
+pub(crate) fn rollback_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "rollback",
+        "--cluster",
+        CLUSTER,
+        "--service",
+        "web",
+        "--poll-interval",
+        "200ms",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A `--no-migrate` deploy of `image`.
 pub(crate) fn deploy_without_migration_args<'a>(image: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
