@@ -30,6 +30,8 @@ pub struct EngineConfig {
     /// The service throttle's first wait between launches of a service whose tasks keep
     /// failing to start (doubling up to 27 minutes); tests make it short.
     pub service_throttle_base: std::time::Duration,
+    /// ECS's API rate limits; off unless asked for.
+    pub rate_limits: ecs::RateLimits,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +40,7 @@ impl Default for EngineConfig {
             state_dir: None,
             clock: std::sync::Arc::new(clock::SystemClock),
             service_throttle_base: ecs::DEFAULT_SERVICE_THROTTLE_BASE,
+            rate_limits: ecs::RateLimits::OFF,
         }
     }
 }

@@ -15,6 +15,7 @@ mod health;
 pub mod lifecycle;
 mod memory;
 mod pagination;
+pub mod rate_limits;
 pub(crate) mod services;
 mod supervisor;
 mod tags;
@@ -41,6 +42,8 @@ use crate::images::ImageStore;
 use crate::logs::LogStore;
 use crate::{EngineConfig, EngineError, Request};
 
+pub use rate_limits::RateLimits;
+use rate_limits::{RateCategory, RateLimiter, Throttled};
 pub use services::throttle::DEFAULT_BASE as DEFAULT_SERVICE_THROTTLE_BASE;
 pub(crate) use tasks::LaunchRequest;
 
@@ -130,6 +133,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// The service throttle's first wait between launches (`services/throttle.rs`).
     service_throttle_base: Mutex<std::time::Duration>,
+    /// ECS's API rate limits, when enforced (`rate_limits.rs`).
+    rate_limiter: Mutex<RateLimiter>,
 }
 
 impl Ecs {
@@ -179,6 +184,7 @@ impl Ecs {
                 saving: Mutex::new(()),
                 shutting_down: AtomicBool::new(false),
                 service_throttle_base: Mutex::new(config.service_throttle_base),
+                rate_limiter: Mutex::new(RateLimiter::new(config.rate_limits)),
             }),
         };
         tokio::spawn(ecs.inner.memory.clone().run());
@@ -206,7 +212,13 @@ impl Ecs {
     pub async fn handle(&self, request: Request<'_>) -> Result<Vec<u8>, AwsError> {
         let region = request.region;
         let body = request.body;
-        match request.target.operation.as_str() {
+        let operation = request.target.operation.as_str();
+        // ECS meters a call before looking at it, so a malformed one takes a token too.
+        let Some(category) = RateCategory::of(operation) else {
+            return Err(not_implemented(operation));
+        };
+        self.admit(region, category)?;
+        match operation {
             "CreateCluster" => call(body, |input| self.create_cluster(region, input)),
             "DescribeClusters" => call(body, |input| self.describe_clusters(region, input)),
             "ListClusters" => call(body, |input| self.list_clusters(input)),
@@ -253,6 +265,33 @@ impl Ecs {
         self.inner.supervisors.close();
         self.inner.supervisors.wait().await;
         self.save();
+    }
+
+    /// Enforces (or stops enforcing) ECS's API rate limits from now on. A change starts every
+    /// bucket full; setting the same limits again changes nothing.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        let mut limiter = self.inner.rate_limiter.lock().expect("rate limiter lock");
+        if limiter.limits() != limits {
+            *limiter = RateLimiter::new(limits);
+        }
+    }
+
+    pub fn rate_limits(&self) -> RateLimits {
+        self.inner
+            .rate_limiter
+            .lock()
+            .expect("rate limiter lock")
+            .limits()
+    }
+
+    /// Takes a token of `category` in `region`, if limits are enforced.
+    fn admit(&self, region: &str, category: RateCategory) -> Result<(), Throttled> {
+        let now = self.now();
+        self.inner
+            .rate_limiter
+            .lock()
+            .expect("rate limiter lock")
+            .admit(region, category, now)
     }
 
     /// The fault injection switches of this engine.
