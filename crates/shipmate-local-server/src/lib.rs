@@ -34,6 +34,7 @@ use tokio_util::task::TaskTracker;
 
 pub use faults::{FaultService, WireFault, WireFaultKind};
 pub use request_log::{RequestLog, RequestRecord};
+pub use shipmate_local_engine::ecs::RateLimits;
 
 /// The documented fixed port of `shipmate local serve`.
 pub const DEFAULT_PORT: u16 = 4590;
@@ -43,13 +44,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often logs and images are written to the state directory while serving.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Where to listen and where to keep state.
+/// Where to listen, where to keep state, and whether ECS's API rate limits are enforced.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// `127.0.0.1:0` picks a free port.
     pub listen: SocketAddr,
     /// `None`: everything in memory. `Some(dir)`: state survives a restart.
     pub state_dir: Option<PathBuf>,
+    /// Off by default; [`RateLimits::ECS`] throttles ECS calls as ECS does. Changed at run time
+    /// through `server.engine().ecs.set_rate_limits(..)` or `PUT /_shipmate/settings`.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             state_dir: None,
+            rate_limits: RateLimits::OFF,
         }
     }
 }
@@ -105,6 +110,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
     let engine = Engine::start(EngineConfig {
         state_dir: config.state_dir,
+        rate_limits: config.rate_limits,
         ..EngineConfig::default()
     })
     .await?;

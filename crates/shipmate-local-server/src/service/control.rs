@@ -9,6 +9,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Serialize;
+use shipmate_local_engine::ecs::RateLimits;
 use shipmate_local_engine::ecs::lifecycle::TaskStatus;
 use shipmate_local_engine::logs::IngestionDelay;
 use shipmate_local_protocol::AwsError;
@@ -222,13 +223,20 @@ fn add_fault(shared: &Shared, body: &Bytes) -> Result<(), AwsError> {
 struct Settings {
     /// The service throttle's first wait between launches, in ms.
     service_throttle_base_ms: u64,
+    /// ECS's API rate limits are enforced.
+    rate_limits: bool,
+    /// Multiplies the rate limits' sustained rates (0: buckets never refill).
+    rate_limit_refill_scale: u32,
 }
 
 impl Settings {
     fn of(shared: &Shared) -> Settings {
         let base = shared.engine.ecs.service_throttle_base();
+        let limits = shared.engine.ecs.rate_limits();
         Settings {
             service_throttle_base_ms: u64::try_from(base.as_millis()).unwrap_or(u64::MAX),
+            rate_limits: limits.enabled,
+            rate_limit_refill_scale: limits.refill_scale,
         }
     }
 }
@@ -238,16 +246,21 @@ impl Settings {
 #[serde(deny_unknown_fields)]
 struct SettingsUpdate {
     service_throttle_base_ms: Option<u64>,
+    rate_limits: Option<bool>,
+    rate_limit_refill_scale: Option<u32>,
 }
 
 impl SettingsUpdate {
     fn apply(self, shared: &Shared) {
+        let ecs = &shared.engine.ecs;
         if let Some(ms) = self.service_throttle_base_ms {
-            shared
-                .engine
-                .ecs
-                .set_service_throttle_base(Duration::from_millis(ms));
+            ecs.set_service_throttle_base(Duration::from_millis(ms));
         }
+        let current = ecs.rate_limits();
+        ecs.set_rate_limits(RateLimits {
+            enabled: self.rate_limits.unwrap_or(current.enabled),
+            refill_scale: self.rate_limit_refill_scale.unwrap_or(current.refill_scale),
+        });
     }
 }
 

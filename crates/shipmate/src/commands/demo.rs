@@ -60,7 +60,7 @@ pub(crate) async fn demo(args: DemoArgs, printer: &Printer) -> ExitStatus {
     };
     let server = match shipmate_local_server::start(ServerConfig {
         listen: "127.0.0.1:0".parse().expect("a valid address"),
-        state_dir: None,
+        ..ServerConfig::default()
     })
     .await
     {
