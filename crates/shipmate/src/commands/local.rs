@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use shipmate_local_server::{DEFAULT_PORT, ServerConfig, ServerError};
+use shipmate_local_server::{DEFAULT_PORT, RateLimits, ServerConfig, ServerError};
 
 use crate::signals::wait_for_signal;
 use crate::{ExitStatus, Printer};
@@ -27,6 +27,10 @@ pub(crate) struct ServeArgs {
     /// (default: in memory only).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Enforce ECS's documented API rate limits: a call beyond its category's token bucket gets
+    /// ThrottlingException, as on AWS (default: no limits).
+    #[arg(long)]
+    rate_limits: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,11 +52,22 @@ pub(crate) async fn local(command: LocalCommand, printer: &Printer) -> ExitStatu
     }
 }
 
+impl ServeArgs {
+    fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            listen: self.listen,
+            state_dir: self.state_dir.clone(),
+            rate_limits: if self.rate_limits {
+                RateLimits::ECS
+            } else {
+                RateLimits::OFF
+            },
+        }
+    }
+}
+
 async fn serve(args: ServeArgs, printer: &Printer) -> ExitStatus {
-    let config = ServerConfig {
-        listen: args.listen,
-        state_dir: args.state_dir.clone(),
-    };
+    let config = args.server_config();
     let server = match shipmate_local_server::start(config).await {
         Ok(server) => server,
         Err(error) => {
@@ -73,6 +88,9 @@ async fn serve(args: ServeArgs, printer: &Printer) -> ExitStatus {
         Some(dir) => format!("state in {}", dir.display()),
         None => "state in memory (pass --state-dir to keep it)".to_owned(),
     });
+    if args.rate_limits {
+        printer.info("ECS API rate limits enforced: calls beyond them get ThrottlingException");
+    }
     printer.info(&format!(
         "point clients at it with AWS_ENDPOINT_URL={endpoint}; SIGINT or SIGTERM stops it and every task it started"
     ));
@@ -136,6 +154,30 @@ fn resolve_endpoint(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `shipmate local serve ARGS…` as clap parses it.
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        #[derive(Debug, clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let argv = std::iter::once("serve").chain(args.iter().copied());
+        <Serve as clap::Parser>::try_parse_from(argv)
+            .expect("valid serve arguments")
+            .args
+    }
+
+    #[test]
+    fn rate_limits_are_off_unless_asked_for() {
+        let config = serve_args(&["--listen", "127.0.0.1:0"]).server_config();
+        assert_eq!(config.rate_limits, RateLimits::OFF);
+        assert_eq!(config.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.state_dir, None);
+        let config = serve_args(&["--rate-limits", "--state-dir", "state"]).server_config();
+        assert_eq!(config.rate_limits, RateLimits::ECS);
+        assert_eq!(config.state_dir, Some(PathBuf::from("state")));
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
