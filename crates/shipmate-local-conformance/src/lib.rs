@@ -30,7 +30,12 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub async fn start() -> Endpoint {
-        let server = shipmate_local_server::start(ServerConfig::default())
+        Endpoint::start_with(ServerConfig::default()).await
+    }
+
+    /// The same with a configuration of its own (rate limits, …); `listen` stays as given.
+    pub async fn start_with(config: ServerConfig) -> Endpoint {
+        let server = shipmate_local_server::start(config)
             .await
             .expect("the in-process endpoint starts");
         let config = aws_config::defaults(BehaviorVersion::latest())
