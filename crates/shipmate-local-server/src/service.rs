@@ -14,7 +14,7 @@ use shipmate_local_protocol::{AwsError, CONTENT_TYPE as AWS_JSON, Service, Targe
 
 use crate::Shared;
 use crate::faults::FaultAction;
-use crate::request_log::RequestRecord;
+use crate::request_log::{self, RequestRecord};
 
 mod control;
 
@@ -55,6 +55,7 @@ async fn aws(
         error_code: None,
         fault: None,
         time: shipmate_local_engine::logs::epoch_millis(std::time::SystemTime::now()),
+        body: None,
     };
     let target_header = request
         .headers()
@@ -139,6 +140,7 @@ async fn route(
         Ok(body) => body,
         Err(error) => return Routed::Answer(Err(error)),
     };
+    record.body = request_log::recorded_body(&body);
     if let Some(action) = shared.faults.take(&target) {
         record.fault = Some(action.name().to_owned());
         return match action {

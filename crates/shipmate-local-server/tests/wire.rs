@@ -4,6 +4,7 @@
 mod common;
 
 use common::{aws_call, send};
+use shipmate_local_server::request_log::MAX_RECORDED_BODY;
 use shipmate_local_server::{ServerConfig, start};
 
 const LOGS: &str = "Logs_20140328";
@@ -135,6 +136,11 @@ async fn the_request_log_records_every_aws_call() {
     assert_eq!(requests[1]["operation"], "DeleteLogGroup");
     assert_eq!(requests[1]["status"], 400);
     assert_eq!(requests[1]["errorCode"], "ResourceNotFoundException");
+    assert_eq!(requests[0]["body"], serde_json::json!({}));
+    assert_eq!(
+        requests[1]["body"],
+        serde_json::json!({"logGroupName": "nope"})
+    );
     assert_eq!(server.request_log().records().len(), 2);
 
     let cleared = send(addr, "DELETE", "/_shipmate/requests", &[], b"")
@@ -142,6 +148,54 @@ async fn the_request_log_records_every_aws_call() {
         .unwrap();
     assert_eq!(cleared.status, 200);
     assert!(server.request_log().records().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_each_body_as_json_unless_it_is_huge_or_not_json() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let target = format!("{LOGS}.PutLogEvents");
+    let events = |message: String| {
+        serde_json::json!({
+            "logGroupName": "/g", "logStreamName": "s",
+            "logEvents": [{"timestamp": 1_800_000_000_000_i64, "message": message}],
+        })
+        .to_string()
+    };
+    let small = events("one".into());
+    let large = events("x".repeat(MAX_RECORDED_BODY));
+    // A fault answers instead of the engine; what the client sent is recorded all the same.
+    server.throttle("PutLogEvents", 1);
+    for body in [small.as_bytes(), large.as_bytes(), b"{\"logGroupName\": "] {
+        aws_call(addr, &target, body).await.unwrap();
+    }
+    let bodies: Vec<_> = server
+        .request_log()
+        .records()
+        .into_iter()
+        .map(|record| record.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            Some(serde_json::from_str(&small).unwrap()),
+            Some(serde_json::json!(format!(
+                "<omitted: {} bytes>",
+                large.len()
+            ))),
+            None,
+        ]
+    );
+    let listed = send(addr, "GET", "/_shipmate/requests", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        listed["requests"][0]["body"]["logEvents"][0]["message"],
+        "one"
+    );
+    assert!(listed["requests"][2].get("body").is_none(), "{listed}");
     server.shutdown().await;
 }
 
