@@ -29,7 +29,7 @@ def make_client(endpoint: LocalEndpoint, service: str):
         service,
         endpoint_url=endpoint.url,
         # One attempt: every response the tests see is the endpoint's first answer.
-        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30),
+        config=botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30),
     )
 
 
