@@ -11,12 +11,14 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,10 +63,10 @@ def client_env(url: str) -> dict[str, str]:
 
 
 class LocalEndpoint:
-    def __init__(self, state_dir: Path | None = None):
+    def __init__(self, state_dir: Path | None = None, extra_args: tuple[str, ...] = ()):
         self.log_dir = Path(tempfile.mkdtemp(prefix="shipmate-local-test-"))
         self.stderr_path = self.log_dir / "serve.stderr"
-        command = [shipmate_bin(), "local", "serve", "--listen", "127.0.0.1:0"]
+        command = [shipmate_bin(), "local", "serve", "--listen", "127.0.0.1:0", *extra_args]
         if state_dir is not None:
             command += ["--state-dir", str(state_dir)]
         self._stderr = open(self.stderr_path, "wb")
@@ -107,11 +109,14 @@ class LocalEndpoint:
                 return match.group(1)
 
     def stderr(self) -> str:
+        if self._stderr.closed:
+            return self._final_stderr
         self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")[-4000:]
 
     def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM, then the exit code (SIGKILL and an error if it does not exit in time)."""
+        """SIGTERM, then the exit code (SIGKILL and an error if it does not exit in time). The
+        log directory is removed; its stderr stays readable through `stderr()`."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -120,8 +125,18 @@ class LocalEndpoint:
                 self.process.kill()
                 self.process.wait()
                 raise RuntimeError(f"`shipmate local serve` ignored SIGTERM for {timeout:.0f} s")
-        self._stderr.close()
+        if not self._stderr.closed:
+            self._final_stderr = self.stderr()
+            self._stderr.close()
+            shutil.rmtree(self.log_dir, ignore_errors=True)
         return self.process.returncode
+
+    def control(self, method: str, path: str, body: dict | None = None) -> dict:
+        """A `/_shipmate/PATH` control call; its JSON answer."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/_shipmate/{path}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
 
     def push(self, image: str, files: dict[str, str], executable: tuple[str, ...] = ()) -> None:
         """`shipmate local push DIR --image IMAGE`: a directory with `files` becomes `image`."""
