@@ -94,6 +94,12 @@ class LocalEndpoint:
                 for record in self._control("GET", "requests")["requests"]
                 if record.get("service") and record.get("operation")}
 
+    def requests(self, operation):
+        """The bodies of the `operation` calls answered since the last clear, oldest first."""
+        return [record.get("body")
+                for record in self._control("GET", "requests")["requests"]
+                if record.get("operation") == operation]
+
     def stop(self, timeout=60.0):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -1,5 +1,6 @@
-"""`shipmate demo`, exactly as the README tells a newcomer to run it: it must finish successfully
-and show the v3 release gated with the failing migration's last log lines."""
+"""`shipmate demo`, exactly as the README tells a newcomer to run it: it must finish successfully,
+release the web service and the worker together, and show the v3 release gated with the failing
+migration's last log lines."""
 
 import os
 import re
@@ -38,7 +39,7 @@ def test_demo_releases_v2_gates_v3_and_releases_v4(tmp_path):
     v3 = output[output.index("==> release v3:") : output.index("==> release v4:")]
     assert "KeyError: 'the-dispossessed-1974'" in v3
     assert "was gated: shipmate exited 4" in v3
-    assert "deploy: service updated" not in v3
+    assert " updated to " not in v3
     # v2 kept answering throughout, and after.
     served = re.search(r"while v3 was gated the v2 tasks answered (\d+) requests and failed (\d+)", output)
     assert served and int(served.group(1)) > 0 and served.group(2) == "0", output[-3000:]
@@ -46,3 +47,11 @@ def test_demo_releases_v2_gates_v3_and_releases_v4(tmp_path):
     # v4 went live and serves the new column.
     assert re.search(r"after v4: GET \S+ -> release v4, 4 books, first: .*price_cents", output)
     assert re.search(r"v3 .* gated \(exit 4\)", output)
+    # The worker is released with the web, behind the same single migration.
+    v2 = output[output.index("==> release v2:") : output.index("==> release v3:")]
+    assert "services web, worker" in v2
+    assert v2.count("migrate: started task") == 1
+    assert "deploy: worker updated to bookshop-worker:2" in v2
+    assert re.search(r"after v2: worker logs -> worker \(release v2\): 4 books, fields .*slug", v2)
+    assert "deploy: worker updated" not in v3
+    assert re.search(r"after v4: worker logs -> worker \(release v4\): 4 books, fields .*price_cents", output)

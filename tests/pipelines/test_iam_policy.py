@@ -36,7 +36,7 @@ def test_policy_for_the_example_grants_exactly_the_action_list(tmp_path):
     assert sorted(actions) == sorted(entry["action"] for entry in ACTION_LIST["actions"])
     assert len(actions) == len(set(actions))
     resources = {a: s["Resource"] for s in policy["Statement"] for a in s["Action"]}
-    assert resources["ecs:UpdateService"] == "arn:aws:ecs:eu-west-1:123456789012:service/bookshop/web"
+    assert resources["ecs:UpdateService"] == ["arn:aws:ecs:eu-west-1:123456789012:service/bookshop/web"]
     assert resources["ecs:DescribeTasks"] == "arn:aws:ecs:eu-west-1:123456789012:task/bookshop/*"
     # What it could not know is said, not silently widened.
     assert "left as wildcards: task definition family, log group, task and execution roles" in result.stderr
@@ -75,6 +75,7 @@ def test_policy_covers_exactly_the_calls_shipmate_makes(tmp_path):
         definition = ecs.register_task_definition(
             family="app", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
             cpu="256", memory="512",
+            tags=[{"key": "team", "value": "shop"}],
             taskRoleArn="arn:aws:iam::000000000000:role/app-task",
             executionRoleArn="arn:aws:iam::000000000000:role/app-execution",
             containerDefinitions=[{
@@ -100,7 +101,10 @@ def test_policy_covers_exactly_the_calls_shipmate_makes(tmp_path):
         policy = json.loads(result.stdout)
         assert result.stderr == "", "nothing left as a wildcard"
         resources = {a: s["Resource"] for s in policy["Statement"] for a in s["Action"]}
-        assert resources["ecs:RunTask"] == "arn:aws:ecs:us-east-1:000000000000:task-definition/app:*"
+        assert resources["ecs:RunTask"] == ["arn:aws:ecs:us-east-1:000000000000:task-definition/app:*"]
+        # The release's revision is registered with the family's tags, which is a TagResource
+        # on it too (the request log below shows only RegisterTaskDefinition).
+        assert "arn:aws:ecs:us-east-1:000000000000:task-definition/app:*" in resources["ecs:TagResource"]
         assert resources["logs:GetLogEvents"] == [
             "arn:aws:logs:us-east-1:000000000000:log-group:/ecs/app:log-stream:*"]
         assert sorted(resources["iam:PassRole"]) == [
@@ -122,6 +126,8 @@ def test_policy_covers_exactly_the_calls_shipmate_makes(tmp_path):
             result = shipmate(*args, env=endpoint.env, cwd=tmp_path)
             assert result.returncode == expected, f"shipmate {' '.join(args)}: {result.stderr}"
         made = {f"{service.lower()}:{operation}" for service, operation in endpoint.operations()}
+        copies = [body for body in endpoint.requests("RegisterTaskDefinition") if body["family"] == "app"]
+        assert copies and all(body["tags"] == [{"key": "team", "value": "shop"}] for body in copies), copies
         granted = set(granted_actions(policy)) - {"iam:PassRole"}  # not an API call ECS sees
         assert made == granted, f"made but not granted: {made - granted}; granted but never made: {granted - made}"
     finally:

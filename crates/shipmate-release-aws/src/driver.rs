@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{SortOrder, TaskDefinition, TaskDefinitionStatus};
+use aws_sdk_ecs::types::{SortOrder, TaskDefinitionStatus};
 use futures::StreamExt;
 use shipmate_release::error::ReleaseError;
 use shipmate_release::event::TaskRole;
@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::Clients;
 use crate::ecs::{
-    Ecs, RunTaskAnswer, essential_map, registrable, service_view, task_definition_view, task_view,
-    with_image,
+    Described, Ecs, RunTaskAnswer, essential_map, same_revision, service_view,
+    task_definition_view, task_view, with_image,
 };
 use crate::logs::Follower;
 use crate::reporter::{Pace, Reporter};
@@ -43,7 +43,7 @@ pub struct Driver {
 /// What one machine's run needs beyond the driver.
 #[derive(Default)]
 struct Run {
-    task_definitions: HashMap<String, TaskDefinition>,
+    task_definitions: HashMap<String, Described>,
     followers: HashMap<TaskRole, Follower>,
     /// The cancellation was reported once; later sleeps (the clean-up) are not interrupted.
     cancel_reported: bool,
@@ -103,59 +103,70 @@ impl Driver {
             .await
     }
 
-    /// What `shipmate iam-policy --from-service` reads: the service's ARN parts, its task
-    /// definition's family, awslogs groups and the roles it passes.
+    /// What `shipmate iam-policy --from-service` reads: the services' ARN parts, their task
+    /// definitions' families, awslogs groups and the roles they pass.
     pub async fn fill_policy_scope(
         &self,
         scope: &mut shipmate_release::iam::PolicyScope,
     ) -> Result<(), ReleaseError> {
         let error = |fault| ReleaseError::from_fault(&self.ecs.cluster, fault);
-        let service = self
+        let (services, missing) = self
             .ecs
-            .describe_service(&scope.service)
-            .await
-            .map_err(error)?
-            .ok_or_else(|| ReleaseError::ServiceNotFound {
-                cluster: self.ecs.cluster.clone(),
-                service: scope.service.clone(),
-            })?;
-        // arn:<partition>:ecs:<region>:<account>:service/…
-        let arn = service.service_arn().unwrap_or_default().to_owned();
-        let parts: Vec<&str> = arn.split(':').collect();
-        if let [_, partition, _, region, account, ..] = parts[..] {
-            scope.partition.get_or_insert_with(|| partition.to_owned());
-            scope.region.get_or_insert_with(|| region.to_owned());
-            scope.account.get_or_insert_with(|| account.to_owned());
-        }
-        let definition = self
-            .ecs
-            .describe_task_definition(service.task_definition().unwrap_or_default())
+            .describe_services(&scope.services)
             .await
             .map_err(error)?;
-        scope
-            .family
-            .get_or_insert_with(|| definition.family().unwrap_or_default().to_owned());
-        if scope.log_groups.is_empty() {
-            for container in definition.container_definitions() {
-                let group = container
-                    .log_configuration()
-                    .filter(|config| config.log_driver().as_str() == "awslogs")
-                    .and_then(|config| config.options())
-                    .and_then(|options| options.get("awslogs-group"));
-                if let Some(group) = group
-                    && !scope.log_groups.contains(group)
-                {
-                    scope.log_groups.push(group.clone());
+        if let Some(service) = missing.into_iter().next() {
+            return Err(ReleaseError::ServiceNotFound {
+                cluster: self.ecs.cluster.clone(),
+                service,
+            });
+        }
+        let fill_families = scope.families.is_empty();
+        let fill_groups = scope.log_groups.is_empty();
+        let fill_roles = scope.pass_roles.is_empty();
+        let add = |list: &mut Vec<String>, item: &str| {
+            if !list.iter().any(|known| known == item) {
+                list.push(item.to_owned());
+            }
+        };
+        for service in &services {
+            // arn:<partition>:ecs:<region>:<account>:service/…
+            let arn = service.service_arn().unwrap_or_default();
+            let parts: Vec<&str> = arn.split(':').collect();
+            if let [_, partition, _, region, account, ..] = parts[..] {
+                scope.partition.get_or_insert_with(|| partition.to_owned());
+                scope.region.get_or_insert_with(|| region.to_owned());
+                scope.account.get_or_insert_with(|| account.to_owned());
+            }
+            let definition = self
+                .ecs
+                .describe_task_definition(service.task_definition().unwrap_or_default())
+                .await
+                .map_err(error)?
+                .definition;
+            if fill_families {
+                add(&mut scope.families, definition.family().unwrap_or_default());
+            }
+            if fill_groups {
+                for container in definition.container_definitions() {
+                    let group = container
+                        .log_configuration()
+                        .filter(|config| config.log_driver().as_str() == "awslogs")
+                        .and_then(|config| config.options())
+                        .and_then(|options| options.get("awslogs-group"));
+                    if let Some(group) = group {
+                        add(&mut scope.log_groups, group);
+                    }
                 }
             }
-        }
-        if scope.pass_roles.is_empty() {
-            scope.pass_roles.extend(
-                [definition.task_role_arn(), definition.execution_role_arn()]
+            if fill_roles {
+                for role in [definition.task_role_arn(), definition.execution_role_arn()]
                     .into_iter()
                     .flatten()
-                    .map(str::to_owned),
-            );
+                {
+                    add(&mut scope.pass_roles, role);
+                }
+            }
         }
         Ok(())
     }
@@ -185,14 +196,13 @@ impl Driver {
         }
     }
 
-    async fn task_definition(&self, run: &mut Run, arn: &str) -> Result<TaskDefinition, Fault> {
+    async fn task_definition(&self, run: &mut Run, arn: &str) -> Result<Described, Fault> {
         if let Some(td) = run.task_definitions.get(arn) {
             return Ok(td.clone());
         }
         let td = self.ecs.describe_task_definition(arn).await?;
-        let full_arn = td.task_definition_arn().unwrap_or(arn).to_owned();
         run.task_definitions.insert(arn.to_owned(), td.clone());
-        run.task_definitions.insert(full_arn, td.clone());
+        run.task_definitions.insert(td.arn().to_owned(), td.clone());
         Ok(td)
     }
 
@@ -206,7 +216,7 @@ impl Driver {
         let mut views = Vec::with_capacity(tasks.len());
         for task in &tasks {
             let essential = match task.task_definition_arn() {
-                Some(arn) => essential_map(&self.task_definition(run, arn).await?),
+                Some(arn) => essential_map(&self.task_definition(run, arn).await?.definition),
                 None => HashMap::new(),
             };
             views.push(task_view(task, &essential));
@@ -273,53 +283,41 @@ impl Driver {
                 self.ecs.deregister_task_definition(&arn).await?;
                 Observation::EntryClosed
             }
-            Command::DescribeService { service } => {
-                match self.ecs.describe_service(&service).await? {
-                    Some(raw) => Observation::Service(Box::new(service_view(&raw))),
-                    None => Observation::ServiceMissing,
+            Command::DescribeServices { services } => {
+                let (found, missing) = self.ecs.describe_services(&services).await?;
+                Observation::Services {
+                    found: found.iter().map(service_view).collect(),
+                    missing,
                 }
             }
             Command::DescribeTaskDefinition { arn } => Observation::TaskDefinition(
-                task_definition_view(&self.task_definition(run, &arn).await?),
+                task_definition_view(&self.task_definition(run, &arn).await?.definition),
             ),
             Command::RegisterRevision {
                 base,
-                container,
+                containers,
                 image,
             } => {
                 let base = self.task_definition(run, &base).await?;
-                let already = base.container_definitions().iter().any(|c| {
-                    c.name() == Some(container.as_str()) && c.image() == Some(image.as_str())
-                });
-                let candidate = with_image(&base, &container, &image);
+                let candidate = with_image(&base, &containers, &image);
+                if same_revision(&base, &candidate) {
+                    return Ok(Observation::RevisionRegistered {
+                        arn: base.arn().to_owned(),
+                        reused: true,
+                    });
+                }
                 // The family's latest revision may already be this one (a re-run of a release
                 // whose migration failed): reuse it rather than register a copy.
-                let latest = if already {
-                    None
+                let family = base.definition.family().unwrap_or_default();
+                let latest = self.ecs.describe_task_definition(family).await?;
+                let (described, reused) = if same_revision(&latest, &candidate) {
+                    (latest, true)
                 } else {
-                    let family = base.family().unwrap_or_default();
-                    Some(self.ecs.describe_task_definition(family).await?)
+                    (self.ecs.register_task_definition(candidate).await?, false)
                 };
-                match latest {
-                    None => Observation::RevisionRegistered {
-                        arn: base.task_definition_arn().unwrap_or_default().to_owned(),
-                        reused: true,
-                    },
-                    Some(latest) if registrable(&latest) == candidate => {
-                        let arn = latest.task_definition_arn().unwrap_or_default().to_owned();
-                        run.task_definitions.insert(arn.clone(), latest);
-                        Observation::RevisionRegistered { arn, reused: true }
-                    }
-                    Some(_) => {
-                        let registered = self.ecs.register_task_definition(candidate).await?;
-                        let arn = registered
-                            .task_definition_arn()
-                            .unwrap_or_default()
-                            .to_owned();
-                        run.task_definitions.insert(arn.clone(), registered);
-                        Observation::RevisionRegistered { arn, reused: false }
-                    }
-                }
+                let arn = described.arn().to_owned();
+                run.task_definitions.insert(arn.clone(), described);
+                Observation::RevisionRegistered { arn, reused }
             }
             Command::UpdateService {
                 service,
@@ -338,8 +336,12 @@ impl Driver {
             ),
             Command::RunTask(spec) => match self.ecs.run_task(&spec).await? {
                 RunTaskAnswer::Started(task) => {
-                    let essential =
-                        essential_map(&self.task_definition(run, &spec.task_definition).await?);
+                    let essential = essential_map(
+                        &self
+                            .task_definition(run, &spec.task_definition)
+                            .await?
+                            .definition,
+                    );
                     Observation::TaskStarted(Box::new(task_view(&task, &essential)))
                 }
                 RunTaskAnswer::Conflict(arns) => Observation::RunTaskConflict(arns),

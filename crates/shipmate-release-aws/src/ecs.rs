@@ -7,8 +7,8 @@ use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionErro
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
-    ContainerOverride, LaunchType, NetworkConfiguration, Service, SortOrder, Tag, Task,
-    TaskDefinition, TaskDefinitionField, TaskDefinitionStatus, TaskOverride,
+    ContainerOverride, KeyValuePair, LaunchType, NetworkConfiguration, Service, SortOrder, Tag,
+    Task, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus, TaskOverride,
 };
 use shipmate_release::fault::Fault;
 use shipmate_release::io::{TaskDefinitionView, TaskSpec};
@@ -118,6 +118,8 @@ pub(crate) fn task_definition_view(td: &TaskDefinition) -> TaskDefinitionView {
             .iter()
             .map(container_choice)
             .collect(),
+        cpu: td.cpu().map(str::to_owned),
+        memory: td.memory().map(str::to_owned),
     }
 }
 
@@ -158,14 +160,27 @@ pub(crate) fn task_view(task: &Task, essential: &HashMap<String, bool>) -> TaskV
     }
 }
 
-/// The task definition as the release would register it: `base` with one container's image
-/// replaced, output-only fields cleared.
-pub(crate) fn with_image(base: &TaskDefinition, container: &str, image: &str) -> TaskDefinition {
+/// A task definition with its tags, as DescribeTaskDefinition answers with `include=TAGS`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Described {
+    pub(crate) definition: TaskDefinition,
+    pub(crate) tags: Vec<Tag>,
+}
+
+impl Described {
+    pub(crate) fn arn(&self) -> &str {
+        self.definition.task_definition_arn().unwrap_or_default()
+    }
+}
+
+/// The revision the release would register: `base` with the `containers`' image replaced,
+/// output-only fields cleared, tags kept (but for the `aws:` ones, which only AWS may set).
+pub(crate) fn with_image(base: &Described, containers: &[String], image: &str) -> Described {
     let mut candidate = registrable(base);
-    if let Some(definitions) = candidate.container_definitions.as_mut() {
+    if let Some(definitions) = candidate.definition.container_definitions.as_mut() {
         for definition in definitions
             .iter_mut()
-            .filter(|d| d.name() == Some(container))
+            .filter(|d| d.name().is_some_and(|n| containers.iter().any(|c| c == n)))
         {
             definition.image = Some(image.to_owned());
         }
@@ -175,8 +190,8 @@ pub(crate) fn with_image(base: &TaskDefinition, container: &str, image: &str) ->
 
 /// `td` without the fields ECS sets on registration: two such values compare equal exactly
 /// when registering one would produce the other.
-pub(crate) fn registrable(td: &TaskDefinition) -> TaskDefinition {
-    let mut copy = td.clone();
+pub(crate) fn registrable(td: &Described) -> Described {
+    let mut copy = td.definition.clone();
     copy.task_definition_arn = None;
     copy.revision = 0;
     copy.status = None;
@@ -186,7 +201,33 @@ pub(crate) fn registrable(td: &TaskDefinition) -> TaskDefinition {
     copy.deregistered_at = None;
     copy.delete_requested_at = None;
     copy.registered_by = None;
-    copy
+    Described {
+        definition: copy,
+        tags: td
+            .tags
+            .iter()
+            .filter(|t| !t.key().is_some_and(is_reserved_tag))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Whether registering `candidate` would give `registered` (tags in any order).
+pub(crate) fn same_revision(registered: &Described, candidate: &Described) -> bool {
+    let registered = registrable(registered);
+    let sorted = |tags: &[Tag]| {
+        let mut pairs = tag_pairs(tags);
+        pairs.sort();
+        pairs
+    };
+    registered.definition == candidate.definition
+        && sorted(&registered.tags) == sorted(&candidate.tags)
+}
+
+/// Tag keys ECS refuses on registration: the `aws:` prefix, in any case, is AWS's own
+/// (CloudFormation marks what it created with `aws:cloudformation:*`).
+fn is_reserved_tag(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
 }
 
 fn sdk_tags(tags: &[(String, String)]) -> Vec<Tag> {
@@ -251,71 +292,140 @@ pub(crate) struct Ecs {
 }
 
 impl Ecs {
-    /// `None` when the service does not exist (DescribeServices' MISSING).
-    pub(crate) async fn describe_service(&self, service: &str) -> Result<Option<Service>, Fault> {
-        let output = self
-            .clients
-            .ecs
-            .describe_services()
-            .cluster(&self.cluster)
-            .services(service)
-            .send()
-            .await
-            .map_err(|e| fault("DescribeServices", &e))?;
-        Ok(output.services().first().cloned())
+    /// DescribeServices, ten services a call (ECS's limit): the services found, and the names
+    /// ECS answered MISSING.
+    pub(crate) async fn describe_services(
+        &self,
+        services: &[String],
+    ) -> Result<(Vec<Service>, Vec<String>), Fault> {
+        let mut found = Vec::with_capacity(services.len());
+        let mut missing = Vec::new();
+        for chunk in services.chunks(10) {
+            let output = self
+                .clients
+                .ecs
+                .describe_services()
+                .cluster(&self.cluster)
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| fault("DescribeServices", &e))?;
+            for failure in output.failures() {
+                let arn = failure.arn().unwrap_or_default();
+                let reason = failure.reason().unwrap_or_default();
+                if reason != "MISSING" {
+                    return Err(Fault::unexpected(
+                        "DescribeServices",
+                        format!("`{arn}` failed: {reason}"),
+                    ));
+                }
+                // The failure names the ARN ECS built from what was asked.
+                let name = chunk
+                    .iter()
+                    .find(|asked| arn == asked.as_str() || arn.ends_with(&format!("/{asked}")))
+                    .cloned()
+                    .unwrap_or_else(|| arn.to_owned());
+                missing.push(name);
+            }
+            found.extend(output.services().iter().cloned());
+        }
+        Ok((found, missing))
     }
 
+    /// DescribeTaskDefinition with its tags: what a faithful copy needs.
     pub(crate) async fn describe_task_definition(
         &self,
         task_definition: &str,
-    ) -> Result<TaskDefinition, Fault> {
+    ) -> Result<Described, Fault> {
         let output = self
             .clients
             .ecs
             .describe_task_definition()
             .task_definition(task_definition)
+            .include(TaskDefinitionField::Tags)
             .send()
             .await
             .map_err(|e| fault("DescribeTaskDefinition", &e))?;
-        output.task_definition.ok_or_else(|| {
+        let tags = output.tags().to_vec();
+        let definition = output.task_definition.ok_or_else(|| {
             Fault::unexpected(
                 "DescribeTaskDefinition",
                 format!("no task definition in the answer for `{task_definition}`"),
             )
-        })
+        })?;
+        Ok(Described { definition, tags })
     }
 
+    /// RegisterTaskDefinition of a copy: every member the request takes is carried, and the
+    /// tags (which need `ecs:TagResource` besides). `TaskDefinition` is non-exhaustive, so the
+    /// compiler cannot catch a member added later: the faithful-copy test compares the request
+    /// sent against the RegisterTaskDefinition model of the pinned botocore.
     pub(crate) async fn register_task_definition(
         &self,
-        candidate: TaskDefinition,
-    ) -> Result<TaskDefinition, Fault> {
-        let td = candidate;
+        candidate: Described,
+    ) -> Result<Described, Fault> {
+        let TaskDefinition {
+            family,
+            task_role_arn,
+            execution_role_arn,
+            network_mode,
+            container_definitions,
+            volumes,
+            placement_constraints,
+            requires_compatibilities,
+            cpu,
+            memory,
+            pid_mode,
+            ipc_mode,
+            proxy_configuration,
+            ephemeral_storage,
+            runtime_platform,
+            enable_fault_injection,
+            // Set by ECS on registration, not accepted by RegisterTaskDefinition.
+            task_definition_arn: _,
+            revision: _,
+            status: _,
+            requires_attributes: _,
+            compatibilities: _,
+            registered_at: _,
+            deregistered_at: _,
+            delete_requested_at: _,
+            registered_by: _,
+            // Deprecated in the SDK: Elastic Inference is no longer available, and ECS
+            // refuses registrations that still ask for it.
+            inference_accelerators: _,
+            ..
+        } = candidate.definition;
+        let tags = (!candidate.tags.is_empty()).then_some(candidate.tags);
         let output = self
             .clients
             .ecs
             .register_task_definition()
-            .set_family(td.family)
-            .set_task_role_arn(td.task_role_arn)
-            .set_execution_role_arn(td.execution_role_arn)
-            .set_network_mode(td.network_mode)
-            .set_container_definitions(td.container_definitions)
-            .set_volumes(td.volumes)
-            .set_placement_constraints(td.placement_constraints)
-            .set_requires_compatibilities(td.requires_compatibilities)
-            .set_cpu(td.cpu)
-            .set_memory(td.memory)
-            .set_pid_mode(td.pid_mode)
-            .set_ipc_mode(td.ipc_mode)
-            .set_proxy_configuration(td.proxy_configuration)
-            .set_ephemeral_storage(td.ephemeral_storage)
-            .set_runtime_platform(td.runtime_platform)
-            .set_enable_fault_injection(td.enable_fault_injection)
+            .set_family(family)
+            .set_task_role_arn(task_role_arn)
+            .set_execution_role_arn(execution_role_arn)
+            .set_network_mode(network_mode)
+            .set_container_definitions(container_definitions)
+            .set_volumes(volumes)
+            .set_placement_constraints(placement_constraints)
+            .set_requires_compatibilities(requires_compatibilities)
+            .set_cpu(cpu)
+            .set_memory(memory)
+            .set_tags(tags)
+            .set_pid_mode(pid_mode)
+            .set_ipc_mode(ipc_mode)
+            .set_proxy_configuration(proxy_configuration)
+            .set_ephemeral_storage(ephemeral_storage)
+            .set_runtime_platform(runtime_platform)
+            .set_enable_fault_injection(enable_fault_injection)
             .send()
             .await
             .map_err(|e| fault("RegisterTaskDefinition", &e))?;
-        output.task_definition.ok_or_else(|| {
+        let tags = output.tags().to_vec();
+        let definition = output.task_definition.ok_or_else(|| {
             Fault::unexpected("RegisterTaskDefinition", "no task definition in the answer")
-        })
+        })?;
+        Ok(Described { definition, tags })
     }
 
     pub(crate) async fn run_task(&self, spec: &TaskSpec) -> Result<RunTaskAnswer, Fault> {
@@ -329,8 +439,16 @@ impl Ecs {
         if let Some(memory) = spec.memory {
             container = container.memory(memory);
         }
+        for (name, value) in &spec.environment {
+            container =
+                container.environment(KeyValuePair::builder().name(name).value(value).build());
+        }
         let overrides = TaskOverride::builder()
             .container_overrides(container.build())
+            .set_cpu(spec.task_cpu.clone())
+            .set_memory(spec.task_memory.clone())
+            .set_task_role_arn(spec.task_role_arn.clone())
+            .set_execution_role_arn(spec.execution_role_arn.clone())
             .build();
         let network = spec
             .network
@@ -635,5 +753,56 @@ mod tests {
         assert_eq!(revision_of(arn), Some(12));
         assert_eq!(family_of(arn), "shipmate-ledger-prod-web");
         assert_eq!(family_of("web:7"), "web");
+    }
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag::builder().key(key).value(value).build()
+    }
+
+    #[test]
+    fn a_copy_moves_the_named_containers_and_keeps_the_tags_aws_does_not_own() {
+        let container = |name: &str, image: &str| {
+            ContainerDefinition::builder()
+                .name(name)
+                .image(image)
+                .build()
+        };
+        let base = Described {
+            definition: TaskDefinition::builder()
+                .family("web")
+                .task_definition_arn("arn:aws:ecs:us-east-1:1:task-definition/web:3")
+                .revision(3)
+                .container_definitions(container("app", "shop:1"))
+                .container_definitions(container("celery", "shop:1"))
+                .container_definitions(container("envoy", "proxy:1"))
+                .build(),
+            tags: vec![
+                tag("team", "shop"),
+                tag("aws:cloudformation:stack-name", "web"),
+                tag("AWS:other", "x"),
+            ],
+        };
+        let copy = with_image(&base, &["app".to_owned(), "celery".to_owned()], "shop:2");
+        let images: Vec<_> = copy
+            .definition
+            .container_definitions()
+            .iter()
+            .map(|c| c.image().unwrap_or_default())
+            .collect();
+        assert_eq!(images, ["shop:2", "shop:2", "proxy:1"]);
+        assert_eq!(copy.definition.task_definition_arn(), None);
+        assert_eq!(copy.definition.revision(), 0);
+        assert_eq!(
+            tag_pairs(&copy.tags),
+            [("team".to_owned(), "shop".to_owned())]
+        );
+        // Registering the copy gives a revision that compares the same, tags in any order.
+        let mut registered = copy.clone();
+        registered.definition.revision = 4;
+        registered.tags = vec![tag("team", "shop")];
+        assert!(same_revision(&registered, &copy));
+        assert!(!same_revision(&base, &copy));
+        registered.tags.push(tag("extra", "1"));
+        assert!(!same_revision(&registered, &copy));
     }
 }

@@ -19,9 +19,58 @@ pub fn join_command(words: &[String]) -> String {
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
 
+/// An environment variable's name as a shell takes it: a letter or `_`, then letters, digits
+/// and `_` (ECS takes more, but a name a shell cannot read is a mistake in a release setting).
+pub fn validate_env_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an environment variable name (letters, digits and `_`, not starting with a digit)"
+        ))
+    }
+}
+
+/// `NAME=value` as a flag gives it.
+pub fn parse_env_assignment(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=value, found `{text}`"))?;
+    validate_env_name(name)?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_assignments() {
+        assert_eq!(
+            parse_env_assignment("DATABASE_URL=postgres://a=b"),
+            Ok(("DATABASE_URL".to_owned(), "postgres://a=b".to_owned()))
+        );
+        assert_eq!(
+            parse_env_assignment("EMPTY="),
+            Ok(("EMPTY".to_owned(), String::new()))
+        );
+        assert!(
+            parse_env_assignment("NOVALUE")
+                .unwrap_err()
+                .contains("NAME=value")
+        );
+        assert!(
+            parse_env_assignment("9X=1")
+                .unwrap_err()
+                .contains("not an environment")
+        );
+        assert!(parse_env_assignment("=1").is_err());
+    }
 
     #[test]
     fn split_table() {

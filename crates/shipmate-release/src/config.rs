@@ -17,7 +17,9 @@ use crate::duration::parse_duration;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceSection {
     pub cluster: Option<String>,
-    pub service: Option<String>,
+    /// One service (`service = "web"`) or several released together
+    /// (`services = ["web", "worker"]`): the file takes one of the two keys.
+    pub services: Option<Vec<String>>,
     pub container: Option<String>,
 }
 
@@ -32,6 +34,18 @@ pub struct MigrateSection {
     pub allow_spot: Option<bool>,
     /// After the task stopped, read its logs until quiet this long.
     pub log_quiet_period: Option<Duration>,
+    /// The service whose new revision and network the migration uses (default: the first).
+    pub service: Option<String>,
+    /// A task-definition family of the migration's own (its secrets, its roles), kept in step
+    /// with the release's image.
+    pub task_definition: Option<String>,
+    /// Task-level size overrides (`1024`, `1 vCPU`; `2048`, `2 GB`).
+    pub task_cpu: Option<String>,
+    pub task_memory: Option<String>,
+    /// Environment variables for the migration container, in the file's order.
+    pub environment: Option<Vec<(String, String)>>,
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
 }
 
 /// What to do with a running migration when shipmate is interrupted.
@@ -69,6 +83,8 @@ pub struct DeploySection {
     pub on_cancel: Option<OnCancel>,
     /// Failed new tasks after which a rollout without a circuit breaker fails.
     pub max_failed_tasks: Option<u32>,
+    /// The order services go live in: each wave completes before the next starts.
+    pub waves: Option<Vec<Vec<String>>>,
 }
 
 /// `[post_deploy]`: an optional one-off task after the rollout completes.
@@ -100,7 +116,7 @@ pub struct ConfigError {
 }
 
 const SECTIONS: &[&str] = &["service", "migrate", "deploy", "post_deploy"];
-const SERVICE_KEYS: &[&str] = &["cluster", "service", "container"];
+const SERVICE_KEYS: &[&str] = &["cluster", "service", "services", "container"];
 const MIGRATE_KEYS: &[&str] = &[
     "command",
     "cpu",
@@ -109,6 +125,13 @@ const MIGRATE_KEYS: &[&str] = &[
     "launch_type",
     "allow_spot",
     "log_quiet_period",
+    "service",
+    "task_definition",
+    "task_cpu",
+    "task_memory",
+    "environment",
+    "task_role_arn",
+    "execution_role_arn",
 ];
 const DEPLOY_KEYS: &[&str] = &[
     "timeout",
@@ -120,6 +143,7 @@ const DEPLOY_KEYS: &[&str] = &[
     "lock_key",
     "on_cancel",
     "max_failed_tasks",
+    "waves",
 ];
 const POST_DEPLOY_KEYS: &[&str] = &["command", "timeout"];
 
@@ -320,13 +344,97 @@ impl Parser<'_> {
         Ok(words)
     }
 
+    /// A non-empty array of distinct, non-empty names.
+    fn names(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, ConfigError> {
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(self.type_error(key, value, "an array of strings", value.get_ref()));
+        };
+        let mut names: Vec<String> = Vec::with_capacity(items.len());
+        for item in items {
+            let name = self.string(key, item)?;
+            if name.trim().is_empty() {
+                return Err(self.error(&item.span(), Some(key), "a name is empty".to_owned()));
+            }
+            if names.contains(&name) {
+                return Err(self.error(
+                    &item.span(),
+                    Some(key),
+                    format!("`{name}` is listed twice"),
+                ));
+            }
+            names.push(name);
+        }
+        if names.is_empty() {
+            return Err(self.error(&value.span(), Some(key), "the list is empty".to_owned()));
+        }
+        Ok(names)
+    }
+
+    /// A task size, as an integer or one of ECS's notations; kept as the integer text.
+    fn task_size(
+        &self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+        parse: fn(&str) -> Option<u32>,
+    ) -> Result<String, ConfigError> {
+        let text = match value.get_ref() {
+            DeValue::Integer(integer) if integer.radix() == 10 => integer.as_str().replace('_', ""),
+            DeValue::String(raw) => self.interpolate(key, value, raw)?,
+            other => return Err(self.type_error(key, value, "an integer or a string", other)),
+        };
+        parse(&text).map(|n| n.to_string()).ok_or_else(|| {
+            self.error(
+                &value.span(),
+                Some(key),
+                format!("`{text}` is not a task size (e.g. 1024, \"1 vCPU\", \"2 GB\")"),
+            )
+        })
+    }
+
+    /// `{ NAME = "value", … }`: environment variables (names as a shell takes them).
+    fn environment(
+        &self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Result<Vec<(String, String)>, ConfigError> {
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(self.type_error(
+                key,
+                value,
+                "a table of NAME = \"value\"",
+                value.get_ref(),
+            ));
+        };
+        let mut variables = Vec::with_capacity(table.len());
+        for (name, item) in table {
+            let name_text = name.get_ref().as_ref();
+            crate::command::validate_env_name(name_text)
+                .map_err(|message| self.error(&name.span(), Some(key), message))?;
+            variables.push((name_text.to_owned(), self.string(key, item)?));
+        }
+        Ok(variables)
+    }
+
     fn service(&self, table: &DeTable<'_>, out: &mut ServiceSection) -> Result<(), ConfigError> {
-        for (key, (_, value)) in self.entries("service", table, SERVICE_KEYS)? {
-            let text = self.string(&key, value)?;
+        let mut seen_service = None;
+        for (key, (name, value)) in self.entries("service", table, SERVICE_KEYS)? {
             match key.as_str() {
-                "service.cluster" => out.cluster = Some(text),
-                "service.service" => out.service = Some(text),
-                _ => out.container = Some(text),
+                "service.services" | "service.service" => {
+                    if let Some(other) = seen_service.replace(key.clone()) {
+                        return Err(self.error(
+                            &name.span(),
+                            Some(&key),
+                            format!("give either `{other}` or `{key}`, not both"),
+                        ));
+                    }
+                    out.services = Some(if key == "service.services" {
+                        self.names(&key, value)?
+                    } else {
+                        vec![self.string(&key, value)?]
+                    });
+                }
+                "service.cluster" => out.cluster = Some(self.string(&key, value)?),
+                _ => out.container = Some(self.string(&key, value)?),
             }
         }
         Ok(())
@@ -342,6 +450,21 @@ impl Parser<'_> {
                 "migrate.allow_spot" => out.allow_spot = Some(self.boolean(&key, value)?),
                 "migrate.log_quiet_period" => {
                     out.log_quiet_period = Some(self.duration(&key, value)?);
+                }
+                "migrate.service" => out.service = Some(self.string(&key, value)?),
+                "migrate.task_definition" => {
+                    out.task_definition = Some(self.string(&key, value)?);
+                }
+                "migrate.task_cpu" => {
+                    out.task_cpu = Some(self.task_size(&key, value, crate::plan::cpu_units)?);
+                }
+                "migrate.task_memory" => {
+                    out.task_memory = Some(self.task_size(&key, value, crate::plan::memory_mib)?);
+                }
+                "migrate.environment" => out.environment = Some(self.environment(&key, value)?),
+                "migrate.task_role_arn" => out.task_role_arn = Some(self.string(&key, value)?),
+                "migrate.execution_role_arn" => {
+                    out.execution_role_arn = Some(self.string(&key, value)?);
                 }
                 _ => {
                     let launch = self.string(&key, value)?;
@@ -386,6 +509,32 @@ impl Parser<'_> {
                 }
                 "deploy.max_failed_tasks" => {
                     out.max_failed_tasks = Some(self.positive(&key, value)?.unsigned_abs());
+                }
+                "deploy.waves" => {
+                    let DeValue::Array(items) = value.get_ref() else {
+                        return Err(self.type_error(
+                            &key,
+                            value,
+                            "an array of arrays of service names",
+                            value.get_ref(),
+                        ));
+                    };
+                    let mut waves: Vec<Vec<String>> = Vec::new();
+                    for item in items {
+                        let wave = self.names(&key, item)?;
+                        if let Some(twice) = wave
+                            .iter()
+                            .find(|s| waves.iter().flatten().any(|w| w == *s))
+                        {
+                            return Err(self.error(
+                                &item.span(),
+                                Some(&key),
+                                format!("`{twice}` is in two waves"),
+                            ));
+                        }
+                        waves.push(wave);
+                    }
+                    out.waves = Some(waves);
                 }
                 _ => {
                     let text = self.string(&key, value)?;
@@ -548,6 +697,57 @@ command = ["python", "manage.py", "clearsessions"]
     }
 
     #[test]
+    fn a_release_of_several_services() {
+        let config = parse(
+            r#"
+[service]
+cluster = "prod"
+services = ["web", "worker", "beat"]
+
+[migrate]
+command = "python manage.py migrate"
+service = "web"
+task_definition = "web-migrate"
+task_cpu = "1 vCPU"
+task_memory = 4096
+environment = { DJANGO_SETTINGS_MODULE = "shop.settings.migrate", STATEMENT_TIMEOUT = "0" }
+task_role_arn = "arn:aws:iam::123456789012:role/migrate"
+
+[deploy]
+waves = [["web"], ["worker", "beat"]]
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.service.services.unwrap(), ["web", "worker", "beat"]);
+        assert_eq!(config.migrate.service.as_deref(), Some("web"));
+        assert_eq!(
+            config.migrate.task_definition.as_deref(),
+            Some("web-migrate")
+        );
+        assert_eq!(config.migrate.task_cpu.as_deref(), Some("1024"));
+        assert_eq!(config.migrate.task_memory.as_deref(), Some("4096"));
+        assert_eq!(
+            config.migrate.environment.unwrap(),
+            [
+                (
+                    "DJANGO_SETTINGS_MODULE".to_owned(),
+                    "shop.settings.migrate".to_owned()
+                ),
+                ("STATEMENT_TIMEOUT".to_owned(), "0".to_owned())
+            ]
+        );
+        assert_eq!(
+            config.deploy.waves.unwrap(),
+            [
+                vec!["web".to_owned()],
+                vec!["worker".to_owned(), "beat".to_owned()]
+            ]
+        );
+        let one = parse("[service]\nservice = \"web\"\n").unwrap();
+        assert_eq!(one.service.services.unwrap(), ["web"]);
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let cases: &[(&str, &str)] = &[
             (
@@ -589,6 +789,30 @@ command = ["python", "manage.py", "clearsessions"]
             (
                 "[deploy]\nlock_key = \"book shop\"\n",
                 "shipmate.toml:2:12: `deploy.lock_key`: the lock key `book shop` contains ` `: use letters, digits, `-` and `_`",
+            ),
+            (
+                "[service]\nservice = \"web\"\nservices = [\"web\"]\n",
+                "shipmate.toml:3:1: `service.services`: give either `service.service` or `service.services`, not both",
+            ),
+            (
+                "[service]\nservices = [\"web\", \"web\"]\n",
+                "shipmate.toml:2:20: `service.services`: `web` is listed twice",
+            ),
+            (
+                "[service]\nservices = []\n",
+                "shipmate.toml:2:12: `service.services`: the list is empty",
+            ),
+            (
+                "[deploy]\nwaves = [[\"web\"], [\"worker\", \"web\"]]\n",
+                "shipmate.toml:2:19: `deploy.waves`: `web` is in two waves",
+            ),
+            (
+                "[migrate]\ntask_cpu = \"lots\"\n",
+                "shipmate.toml:2:12: `migrate.task_cpu`: `lots` is not a task size (e.g. 1024, \"1 vCPU\", \"2 GB\")",
+            ),
+            (
+                "[migrate]\nenvironment = { \"9LIVES\" = \"x\" }\n",
+                "shipmate.toml:2:17: `migrate.environment`: `9LIVES` is not an environment variable name (letters, digits and `_`, not starting with a digit)",
             ),
             (
                 "service = 3\n",

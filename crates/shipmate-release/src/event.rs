@@ -63,7 +63,7 @@ pub enum Event {
     ReleaseStarted {
         release_id: String,
         cluster: String,
-        service: String,
+        services: Vec<String>,
         image: String,
     },
     /// This run carries on an interrupted run of the same release (its open ledger entry).
@@ -80,15 +80,18 @@ pub enum Event {
         ok: bool,
     },
     RevisionReady {
+        service: String,
         task_definition: String,
         previous_task_definition: String,
-        container: String,
+        /// The containers that get the image.
+        containers: Vec<String>,
         /// Empty when a resumed release reuses what its interrupted run registered.
         image_from: String,
         reused: bool,
     },
     /// The service already runs (and completed) this revision: no rollout.
     AlreadyLive {
+        service: String,
         task_definition: String,
     },
     /// Another release holds the lock (or queues ahead): waiting for it.
@@ -120,6 +123,7 @@ pub enum Event {
     /// The desired task definition changed while the release waited or migrated; the release
     /// is rebased on it.
     ServiceChanged {
+        service: String,
         was: String,
         now: String,
     },
@@ -169,6 +173,7 @@ pub enum Event {
         max_attempts: u32,
     },
     ServiceUpdated {
+        service: String,
         task_definition: String,
         deployment_id: Option<String>,
     },
@@ -176,6 +181,7 @@ pub enum Event {
         message: String,
     },
     RolloutProgress {
+        service: String,
         running: i32,
         desired: i32,
         pending: i32,
@@ -183,16 +189,19 @@ pub enum Event {
     },
     /// New tasks of the rollout stopped; `limit` is where the release fails (no circuit breaker).
     NewTasksStopped {
+        service: String,
         summary: String,
         total: u32,
         limit: Option<u32>,
     },
     /// `rollback --dry-run`: where the rollback would go.
     RollbackPlanned {
+        service: String,
         from: String,
         to: String,
     },
     RollbackStarted {
+        service: String,
         to: String,
         reason: String,
     },

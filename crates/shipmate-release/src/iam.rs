@@ -1,4 +1,4 @@
-//! The least-privilege IAM policy a CI job needs to run shipmate against one service: exactly
+//! The least-privilege IAM policy a CI job needs to run shipmate against its services: exactly
 //! the actions shipmate calls, each scoped to the narrowest resource ECS and CloudWatch Logs
 //! allow. `shipmate iam-policy` prints it; pipelines/iam-actions.json and the CloudFormation
 //! template are checked against [`ACTIONS`].
@@ -30,9 +30,11 @@ pub struct PolicyScope {
     pub region: Option<String>,
     pub account: Option<String>,
     pub cluster: String,
-    pub service: String,
-    /// The service's task definition family (RunTask is granted on its revisions only).
-    pub family: Option<String>,
+    /// The services released together.
+    pub services: Vec<String>,
+    /// Their task-definition families, and the migration's own if it has one: RunTask is
+    /// granted on their revisions only, and tagging the revisions shipmate registers.
+    pub families: Vec<String>,
     /// The awslogs groups of the migration's container.
     pub log_groups: Vec<String>,
     /// The task role and execution role the task definition passes to ECS.
@@ -71,7 +73,7 @@ impl PolicyScope {
         if self.account.as_deref().is_none_or(str::is_empty) {
             unknown.push("account");
         }
-        if self.family.as_deref().is_none_or(str::is_empty) {
+        if self.families.is_empty() {
             unknown.push("task definition family");
         }
         if self.log_groups.is_empty() {
@@ -87,11 +89,25 @@ impl PolicyScope {
 /// The policy document.
 pub fn policy(scope: &PolicyScope) -> Value {
     let cluster_arn = scope.ecs(&format!("cluster/{}", scope.cluster));
-    let family = scope
-        .family
-        .clone()
-        .filter(|f| !f.is_empty())
-        .unwrap_or_else(|| "*".into());
+    let families: Vec<String> = if scope.families.is_empty() {
+        vec!["*".to_owned()]
+    } else {
+        scope.families.clone()
+    };
+    let revisions_of = |families: &[String]| -> Vec<String> {
+        families
+            .iter()
+            .map(|family| scope.ecs(&format!("task-definition/{family}:*")))
+            .collect()
+    };
+    let ledger = scope.ecs(&format!("task-definition/{}*:*", crate::ledger::family("")));
+    let mut tagged = revisions_of(&families);
+    tagged.push(ledger.clone());
+    let services: Vec<String> = scope
+        .services
+        .iter()
+        .map(|service| scope.ecs(&format!("service/{}/{service}", scope.cluster)))
+        .collect();
     let log_streams: Vec<String> = if scope.log_groups.is_empty() {
         vec![format!("{}:log-group:*:log-stream:*", scope.prefix("logs"))]
     } else {
@@ -121,13 +137,13 @@ pub fn policy(scope: &PolicyScope) -> Value {
                 "Sid": "ReadAndRollTheService",
                 "Effect": "Allow",
                 "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
-                "Resource": scope.ecs(&format!("service/{}/{}", scope.cluster, scope.service)),
+                "Resource": services,
             },
             {
                 "Sid": "RunOneOffTasksOfTheServiceFamily",
                 "Effect": "Allow",
                 "Action": ["ecs:RunTask"],
-                "Resource": scope.ecs(&format!("task-definition/{family}:*")),
+                "Resource": revisions_of(&families),
                 "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
             },
             {
@@ -151,12 +167,20 @@ pub fn policy(scope: &PolicyScope) -> Value {
                 "Resource": "*",
             },
             {
-                // The release ledger (docs/lock.md): its entries are tagged when registered and
-                // as the release goes on, and deregistered when it ends.
-                "Sid": "KeepTheReleaseLedger",
+                // Registering with tags is also a TagResource: the release's revisions carry
+                // their task definition's tags, and the ledger's entries (docs/lock.md) are
+                // tagged when registered and as the release goes on.
+                "Sid": "TagWhatItRegisters",
                 "Effect": "Allow",
-                "Action": ["ecs:TagResource", "ecs:DeregisterTaskDefinition"],
-                "Resource": scope.ecs(&format!("task-definition/{}*:*", crate::ledger::family(""))),
+                "Action": ["ecs:TagResource"],
+                "Resource": tagged,
+            },
+            {
+                // A release's ledger entry is deregistered when it ends.
+                "Sid": "CloseReleaseLedgerEntries",
+                "Effect": "Allow",
+                "Action": ["ecs:DeregisterTaskDefinition"],
+                "Resource": ledger,
             },
             {
                 "Sid": "ReadTheMigrationLogs",
@@ -193,7 +217,7 @@ mod tests {
     fn grants_each_action_exactly_once() {
         let policy = policy(&PolicyScope {
             cluster: "c".into(),
-            service: "s".into(),
+            services: vec!["s".into()],
             ..Default::default()
         });
         assert_eq!(actions(&policy), ACTIONS.map(str::to_owned).to_vec());
@@ -206,8 +230,8 @@ mod tests {
             region: Some("eu-west-1".into()),
             account: Some("123456789012".into()),
             cluster: "prod".into(),
-            service: "web".into(),
-            family: Some("web".into()),
+            services: vec!["web".into(), "worker".into()],
+            families: vec!["web".into(), "web-migrate".into()],
             log_groups: vec!["/ecs/web".into()],
             pass_roles: vec!["arn:aws:iam::123456789012:role/web-task".into()],
         };
@@ -215,11 +239,17 @@ mod tests {
         let statements = policy["Statement"].as_array().unwrap();
         assert_eq!(
             statements[0]["Resource"],
-            "arn:aws:ecs:eu-west-1:123456789012:service/prod/web"
+            json!([
+                "arn:aws:ecs:eu-west-1:123456789012:service/prod/web",
+                "arn:aws:ecs:eu-west-1:123456789012:service/prod/worker"
+            ])
         );
         assert_eq!(
             statements[1]["Resource"],
-            "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:*"
+            json!([
+                "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:*",
+                "arn:aws:ecs:eu-west-1:123456789012:task-definition/web-migrate:*"
+            ])
         );
         assert_eq!(
             statements[1]["Condition"]["ArnEquals"]["ecs:cluster"],
@@ -229,16 +259,25 @@ mod tests {
             statements[2]["Resource"],
             "arn:aws:ecs:eu-west-1:123456789012:task/prod/*"
         );
+        // Registering a tagged copy is a TagResource on the family's revisions.
         assert_eq!(
             statements[5]["Resource"],
-            "arn:aws:ecs:eu-west-1:123456789012:task-definition/shipmate-ledger-*:*"
+            json!([
+                "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:*",
+                "arn:aws:ecs:eu-west-1:123456789012:task-definition/web-migrate:*",
+                "arn:aws:ecs:eu-west-1:123456789012:task-definition/shipmate-ledger-*:*"
+            ])
         );
         assert_eq!(
             statements[6]["Resource"],
-            json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/web:log-stream:*"])
+            "arn:aws:ecs:eu-west-1:123456789012:task-definition/shipmate-ledger-*:*"
         );
         assert_eq!(
             statements[7]["Resource"],
+            json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/web:log-stream:*"])
+        );
+        assert_eq!(
+            statements[8]["Resource"],
             json!(["arn:aws:iam::123456789012:role/web-task"])
         );
         assert!(scope.wildcards().is_empty());
@@ -248,16 +287,16 @@ mod tests {
     fn unknown_parts_become_wildcards_and_are_reported() {
         let scope = PolicyScope {
             cluster: "prod".into(),
-            service: "web".into(),
+            services: vec!["web".into()],
             ..Default::default()
         };
         let policy = policy(&scope);
         assert_eq!(
             policy["Statement"][1]["Resource"],
-            "arn:aws:ecs:*:*:task-definition/*:*"
+            json!(["arn:aws:ecs:*:*:task-definition/*:*"])
         );
         assert_eq!(
-            policy["Statement"][7]["Resource"],
+            policy["Statement"][8]["Resource"],
             json!(["arn:aws:iam::*:role/*"])
         );
         assert_eq!(

@@ -16,6 +16,9 @@ pub struct TaskDefinitionView {
     pub family: String,
     pub revision: i32,
     pub containers: Vec<ContainerChoice>,
+    /// Task-level size, as registered (`1024`, `1 vCPU`, …).
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
 }
 
 impl TaskDefinitionView {
@@ -34,8 +37,15 @@ pub struct TaskSpec {
     pub task_definition: String,
     pub container: String,
     pub command: Option<Vec<String>>,
+    /// Container-level overrides of `container`.
     pub cpu: Option<i32>,
     pub memory: Option<i32>,
+    pub environment: Vec<(String, String)>,
+    /// Task-level overrides (`overrides.cpu`, `overrides.memory`, the roles).
+    pub task_cpu: Option<String>,
+    pub task_memory: Option<String>,
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
     pub network: Option<NetworkView>,
     pub launch: Launch,
     pub platform_version: Option<String>,
@@ -88,18 +98,19 @@ pub enum Command {
         record: Box<Record>,
     },
 
-    // The service.
-    DescribeService {
-        service: String,
+    // The services.
+    /// DescribeServices, up to 10 a call.
+    DescribeServices {
+        services: Vec<String>,
     },
     DescribeTaskDefinition {
         arn: String,
     },
-    /// A revision like `base` with `container`'s image set to `image` (`base` itself when it
-    /// already has that image).
+    /// A revision like `base` with the `containers`' image set to `image` (`base` itself, or
+    /// the family's latest revision, when it already is that).
     RegisterRevision {
         base: String,
-        container: String,
+        containers: Vec<String>,
         image: String,
     },
     UpdateService {
@@ -159,9 +170,11 @@ pub enum Observation {
     EntryRegistered(Box<Entry>),
     EntryTagged,
     EntryClosed,
-    Service(Box<ServiceView>),
-    /// DescribeServices answered MISSING.
-    ServiceMissing,
+    /// DescribeServices: the services found, and those it answered MISSING.
+    Services {
+        found: Vec<ServiceView>,
+        missing: Vec<String>,
+    },
     TaskDefinition(TaskDefinitionView),
     RevisionRegistered {
         arn: String,

@@ -20,16 +20,19 @@ mod keys {
     pub(super) const RELEASE: &str = "shipmate:release";
     pub(super) const KIND: &str = "shipmate:kind";
     pub(super) const CLUSTER: &str = "shipmate:cluster";
-    pub(super) const SERVICES: &str = "shipmate:services";
+    /// The services and their revisions, in chunks: `shipmate:moves.0` … (`shipmate:moves.count`).
+    pub(super) const MOVES: &str = "shipmate:moves";
+    pub(super) const MOVES_COUNT: &str = "shipmate:moves.count";
+    /// The ARN prefix the revisions in the moves are written without.
+    pub(super) const TD_PREFIX: &str = "shipmate:td-prefix";
     pub(super) const IMAGE: &str = "shipmate:image";
     pub(super) const BY: &str = "shipmate:by";
     pub(super) const HEARTBEAT: &str = "shipmate:heartbeat";
     pub(super) const STATE: &str = "shipmate:state";
-    pub(super) const FROM: &str = "shipmate:from";
-    pub(super) const TO: &str = "shipmate:to";
     pub(super) const MIGRATION_ATTEMPT: &str = "shipmate:migration-attempt";
     pub(super) const MIGRATION_TASK: &str = "shipmate:migration-task";
     pub(super) const MIGRATION_RESULT: &str = "shipmate:migration-result";
+    pub(super) const MIGRATION_TD: &str = "shipmate:migration-td";
     pub(super) const LIVE_AT: &str = "shipmate:live-at";
     pub(super) const OUTCOME: &str = "shipmate:outcome";
     pub(super) const CLOSED_BY: &str = "shipmate:closed-by";
@@ -256,7 +259,23 @@ pub struct MigrationRecord {
     pub task_arn: Option<String>,
     /// `Some(true)` passed the gate, `Some(false)` failed it.
     pub passed: Option<bool>,
+    /// The revision it runs from (a separate migration family's, when configured).
+    pub task_definition: Option<String>,
 }
+
+/// One service of a release: what was live when the release started (its rollback target)
+/// and the revision the release deploys.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Move {
+    pub service: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The release's UpdateService for this service was accepted.
+    pub sent: bool,
+}
+
+/// ECS allows 50 tags a resource: what the moves may take of them.
+const MOVES_TAG_BUDGET: usize = 32;
 
 /// What an entry says, decoded from its tags.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -264,17 +283,14 @@ pub struct Record {
     pub release_id: String,
     pub kind: Kind,
     pub cluster: String,
-    pub services: Vec<String>,
+    /// The release's services, in order, with their revisions once known.
+    pub moves: Vec<Move>,
     pub image: Option<String>,
     /// Who ran the release (CI job or user and host).
     pub by: String,
     /// Epoch milliseconds of the holder's last sign of life.
     pub heartbeat: Option<i64>,
     pub state: State,
-    /// The task definition that was live when the release started.
-    pub from: Option<String>,
-    /// The task definition the release deploys.
-    pub to: Option<String>,
     pub migration: Option<MigrationRecord>,
     /// Epoch milliseconds of the release's UpdateService.
     pub live_at: Option<i64>,
@@ -290,13 +306,19 @@ impl Record {
             release_id: release_id.to_owned(),
             kind,
             cluster: cluster.to_owned(),
-            services: services.to_vec(),
+            moves: services
+                .iter()
+                .map(|service| Move {
+                    service: service.clone(),
+                    from: None,
+                    to: None,
+                    sent: false,
+                })
+                .collect(),
             image: None,
             by: String::new(),
             heartbeat: None,
             state: State::Waiting,
-            from: None,
-            to: None,
             migration: None,
             live_at: None,
             outcome: None,
@@ -310,17 +332,17 @@ impl Record {
     pub fn to_tags(&self) -> Vec<(String, String)> {
         let number = |value: Option<i64>| value.map(|v| v.to_string()).unwrap_or_default();
         let migration = self.migration.as_ref();
-        vec![
+        let (prefix, moves) = encode_moves(&self.moves);
+        let mut tags = vec![
             tag(keys::RELEASE, &self.release_id),
             tag(keys::KIND, self.kind.as_tag()),
             tag(keys::CLUSTER, &self.cluster),
-            tag(keys::SERVICES, &self.services.join(" ")),
             tag(keys::BY, &self.by),
             tag(keys::STATE, self.state.as_tag()),
             tag(keys::IMAGE, self.image.as_deref().unwrap_or_default()),
             tag(keys::HEARTBEAT, &number(self.heartbeat)),
-            tag(keys::FROM, self.from.as_deref().unwrap_or_default()),
-            tag(keys::TO, self.to.as_deref().unwrap_or_default()),
+            tag(keys::TD_PREFIX, &prefix),
+            tag(keys::MOVES_COUNT, &moves.len().to_string()),
             tag(
                 keys::MIGRATION_ATTEMPT,
                 &migration.map(|m| m.attempt.to_string()).unwrap_or_default(),
@@ -339,6 +361,12 @@ impl Record {
                     None => "",
                 },
             ),
+            tag(
+                keys::MIGRATION_TD,
+                migration
+                    .and_then(|m| m.task_definition.as_deref())
+                    .unwrap_or_default(),
+            ),
             tag(keys::LIVE_AT, &number(self.live_at)),
             tag(keys::OUTCOME, self.outcome.map_or("", EntryOutcome::label)),
             tag(
@@ -346,7 +374,47 @@ impl Record {
                 self.closed_by.as_deref().unwrap_or_default(),
             ),
             tag(keys::FINISHED_AT, &number(self.finished_at)),
-        ]
+        ];
+        for (index, chunk) in moves.iter().enumerate() {
+            tags.push((format!("{}.{index}", keys::MOVES), chunk.clone()));
+        }
+        tags
+    }
+
+    /// Whether the record fits in an entry's tags (ECS allows 50 a resource).
+    pub fn fits(&self) -> bool {
+        encode_moves(&self.moves).1.len() <= MOVES_TAG_BUDGET
+    }
+
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.moves.iter().map(|m| m.service.as_str())
+    }
+
+    pub fn move_of(&self, service: &str) -> Option<&Move> {
+        self.moves.iter().find(|m| m.service == service)
+    }
+
+    /// Records where `service` moves (from what was live, to the release's revision).
+    pub fn set_move(&mut self, service: &str, from: Option<String>, to: Option<String>) {
+        match self.moves.iter_mut().find(|m| m.service == service) {
+            Some(found) => {
+                found.from = from;
+                found.to = to;
+            }
+            None => self.moves.push(Move {
+                service: service.to_owned(),
+                from,
+                to,
+                sent: false,
+            }),
+        }
+    }
+
+    /// Records that the release's UpdateService of `service` was accepted.
+    pub fn mark_sent(&mut self, service: &str) {
+        if let Some(found) = self.moves.iter_mut().find(|m| m.service == service) {
+            found.sent = true;
+        }
     }
 
     /// The record behind `tags`, or `None` when they are not a shipmate entry's.
@@ -363,9 +431,10 @@ impl Record {
             get(keys::MIGRATION_ATTEMPT),
             get(keys::MIGRATION_TASK),
             get(keys::MIGRATION_RESULT),
+            get(keys::MIGRATION_TD),
         ) {
-            (None, None, None) => None,
-            (attempt, task, result) => Some(MigrationRecord {
+            (None, None, None, None) => None,
+            (attempt, task, result, task_definition) => Some(MigrationRecord {
                 attempt: attempt.and_then(|a| a.parse().ok()).unwrap_or(0),
                 task_arn: task.map(str::to_owned),
                 passed: match result {
@@ -373,26 +442,26 @@ impl Record {
                     Some("failed") => Some(false),
                     _ => None,
                 },
+                task_definition: task_definition.map(str::to_owned),
             }),
         };
+        let chunks: usize = get(keys::MOVES_COUNT)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let encoded: Vec<&str> = (0..chunks)
+            .filter_map(|index| get(&format!("{}.{index}", keys::MOVES)))
+            .collect();
         Some(Record {
             release_id: text(keys::RELEASE)?,
             kind: Kind::from_tag(get(keys::KIND)?)?,
             cluster: get(keys::CLUSTER).unwrap_or_default().to_owned(),
-            services: get(keys::SERVICES)
-                .unwrap_or_default()
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            moves: decode_moves(get(keys::TD_PREFIX).unwrap_or_default(), &encoded),
             image: text(keys::IMAGE),
             by: get(keys::BY).unwrap_or_default().to_owned(),
             heartbeat: number(keys::HEARTBEAT),
             state: get(keys::STATE)
                 .and_then(State::from_tag)
                 .unwrap_or(State::Waiting),
-            from: text(keys::FROM),
-            to: text(keys::TO),
             migration,
             live_at: number(keys::LIVE_AT),
             outcome: get(keys::OUTCOME).and_then(EntryOutcome::from_tag),
@@ -409,8 +478,72 @@ impl Record {
     }
 
     pub fn covers(&self, service: &str) -> bool {
-        self.services.iter().any(|s| s == service)
+        self.move_of(service).is_some()
     }
+}
+
+/// The moves as tag values: `service=from@to` items, `+` after one whose UpdateService was
+/// accepted (revisions without their common ARN prefix, `-` for none), space-separated, cut into values of at most 256 characters. Returns
+/// the prefix and the chunks.
+fn encode_moves(moves: &[Move]) -> (String, Vec<String>) {
+    let arns: Vec<&str> = moves
+        .iter()
+        .flat_map(|m| [m.from.as_deref(), m.to.as_deref()])
+        .flatten()
+        .collect();
+    let prefix = arns
+        .first()
+        .and_then(|arn| arn.rfind('/').map(|slash| &arn[..=slash]))
+        .filter(|prefix| arns.iter().all(|arn| arn.starts_with(prefix)))
+        .unwrap_or_default()
+        .to_owned();
+    let short = |td: Option<&str>| {
+        td.map_or_else(
+            || "-".to_owned(),
+            |td| td.strip_prefix(prefix.as_str()).unwrap_or(td).to_owned(),
+        )
+    };
+    let mut chunks: Vec<String> = Vec::new();
+    for item in moves.iter().map(|m| {
+        format!(
+            "{}={}@{}{}",
+            m.service,
+            short(m.from.as_deref()),
+            short(m.to.as_deref()),
+            if m.sent { "+" } else { "" }
+        )
+    }) {
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() + 1 + item.len() <= 256 => {
+                chunk.push(' ');
+                chunk.push_str(&item);
+            }
+            _ => chunks.push(item),
+        }
+    }
+    (prefix, chunks)
+}
+
+fn decode_moves(prefix: &str, chunks: &[&str]) -> Vec<Move> {
+    let long = |td: &str| (td != "-" && !td.is_empty()).then(|| format!("{prefix}{td}"));
+    chunks
+        .iter()
+        .flat_map(|chunk| chunk.split(' '))
+        .filter_map(|item| {
+            let (service, revisions) = item.split_once('=')?;
+            let (from, to) = revisions.split_once('@')?;
+            let (to, sent) = match to.strip_suffix('+') {
+                Some(to) => (to, true),
+                None => (to, false),
+            };
+            Some(Move {
+                service: service.to_owned(),
+                from: long(from),
+                to: long(to),
+                sent,
+            })
+        })
+        .collect()
 }
 
 /// ECS tags allow letters, digits, spaces and `+ - = . _ : / @`, values up to 256 characters.
@@ -527,26 +660,44 @@ pub fn overtaken_by(entries: &[Entry], our_revision: i32) -> Option<&Entry> {
         .min_by_key(|e| e.revision)
 }
 
-/// Where `shipmate rollback` goes: the last revision of `service` that was live before the one
-/// live now. Walks the entries newest first; a release that completed was live on its `to`, and
-/// every release started from its `from`, which was live then. Gated releases (migration
-/// failed), failed rollouts and releases still open never count as live on their `to`.
-pub fn rollback_target<'a>(entries: &'a [Entry], service: &str, live_now: &str) -> Option<&'a str> {
+/// Where `shipmate rollback` takes `service`: what was live before the newest release that
+/// reached it. Walks the entries newest first, skipping those that never sent the service an
+/// UpdateService (gated by their migration, cancelled before it, other services' releases):
+/// * a release whose rollout completed was live on its `to`: when the service runs something
+///   else now (moved by hand since), back to that `to`; else to its `from`, what it found live;
+/// * a release that did not complete (failed, rolled back by ECS, timed out) is undone already
+///   when the service is back on its `from`: the service stays (the answer is `live_now`);
+///   otherwise back to its `from`.
+///
+/// So a rollback of several services undoes their newest release together: a worker that
+/// ECS already took back stays where it is while the web that went live returns.
+pub fn rollback_target<'a>(
+    entries: &'a [Entry],
+    service: &str,
+    live_now: &'a str,
+) -> Option<&'a str> {
     for record in entries.iter().filter_map(|e| e.record.as_ref()) {
-        if !record.covers(service) {
+        let Some(moved) = record.move_of(service).filter(|m| m.sent) else {
             continue;
-        }
+        };
+        let (Some(from), Some(to)) = (moved.from.as_deref(), moved.to.as_deref()) else {
+            continue;
+        };
         let completed = matches!(
             record.outcome,
             Some(EntryOutcome::Succeeded | EntryOutcome::Updated | EntryOutcome::AlreadyLive)
         );
-        let candidates = [
-            completed.then_some(record.to.as_deref()).flatten(),
-            record.from.as_deref(),
-        ];
-        if let Some(found) = candidates.into_iter().flatten().find(|td| *td != live_now) {
-            return Some(found);
+        if completed {
+            if to != live_now {
+                return Some(to);
+            }
+            if from != live_now {
+                return Some(from);
+            }
+            // A release that found the service on its own revision changed nothing.
+            continue;
         }
+        return Some(if from == live_now { live_now } else { from });
     }
     None
 }
@@ -575,18 +726,22 @@ mod tests {
     }
 
     fn released(release: &str, from: &str, to: &str, outcome: EntryOutcome) -> Record {
+        let mut record = record(release);
+        record.set_move("web", Some(from.to_owned()), Some(to.to_owned()));
+        if outcome != EntryOutcome::MigrationFailed {
+            record.mark_sent("web");
+        }
         Record {
-            from: Some(from.to_owned()),
-            to: Some(to.to_owned()),
             migration: Some(MigrationRecord {
                 attempt: 0,
                 task_arn: Some(format!("arn:task/{release}")),
+                task_definition: None,
                 passed: Some(outcome != EntryOutcome::MigrationFailed),
             }),
             live_at: (outcome != EntryOutcome::MigrationFailed).then_some(5),
             outcome: Some(outcome),
             state: State::Closed,
-            ..record(release)
+            ..record
         }
     }
 
@@ -633,22 +788,48 @@ mod tests {
             by: "github run 42/1".to_owned(),
             heartbeat: Some(1_700_000_000_123),
             state: State::Deploying,
-            from: Some(V1.to_owned()),
-            to: Some(V2.to_owned()),
             migration: Some(MigrationRecord {
                 attempt: 2,
                 task_arn: Some("arn:aws:ecs:us-east-1:0:task/prod/abc".to_owned()),
                 passed: Some(true),
+                task_definition: Some(
+                    "arn:aws:ecs:us-east-1:0:task-definition/web-migrate:4".to_owned(),
+                ),
             }),
             live_at: Some(1_700_000_000_999),
             outcome: Some(EntryOutcome::Succeeded),
             closed_by: Some("release 0123456789ab".to_owned()),
             finished_at: Some(1_700_000_001_000),
-            services: vec!["web".to_owned(), "worker".to_owned()],
+            moves: vec![
+                Move {
+                    service: "web".to_owned(),
+                    from: Some(V1.to_owned()),
+                    to: Some(V2.to_owned()),
+                    sent: true,
+                },
+                Move {
+                    service: "worker".to_owned(),
+                    from: Some("arn:aws:ecs:us-east-1:0:task-definition/worker:3".to_owned()),
+                    to: None,
+                    sent: false,
+                },
+            ],
             ..record("0123456789ab")
         };
         let minimal = record("ba9876543210");
-        for record in [full, minimal] {
+        // Fifty services with long names still fit in an entry's 50 tags.
+        let mut many = record("0a0b0c0d0e0f");
+        for n in 0..50 {
+            let service = format!("payments-worker-queue-{n:02}");
+            let td = |revision: u32| {
+                format!(
+                    "arn:aws:ecs:eu-central-1:123456789012:task-definition/{service}:{revision}"
+                )
+            };
+            many.set_move(&service, Some(td(41)), Some(td(42)));
+        }
+        assert!(many.fits());
+        for record in [full, minimal, many] {
             let tags = record.to_tags();
             assert!(tags.len() <= 50);
             for (key, value) in &tags {
@@ -681,6 +862,7 @@ mod tests {
         migrating.migration = Some(MigrationRecord {
             attempt: 0,
             task_arn: Some("arn:task/m".to_owned()),
+            task_definition: None,
             passed: None,
         });
         let mut migrated = migrating.clone();
@@ -720,15 +902,22 @@ mod tests {
         assert_eq!(rollback_target(&history, "web", V4), Some(V2));
         // The service was moved to v3 by hand: the last live release is the target.
         assert_eq!(rollback_target(&history, "web", V3), Some(V4));
-        // A failed rollout never counts as live on its target.
+        // A failed rollout never counts as live on its target; back on its `from` (ECS's
+        // circuit breaker), the release is undone already and the service stays.
         let failed = vec![
             entry(5, released("r5", V2, V3, EntryOutcome::DeploymentFailed)),
             entry(2, released("r2", V1, V2, EntryOutcome::Succeeded)),
         ];
-        assert_eq!(rollback_target(&failed, "web", V2), Some(V1));
+        assert_eq!(rollback_target(&failed, "web", V2), Some(V2));
+        assert_eq!(rollback_target(&failed, "web", V3), Some(V2));
+        // A release gated by its migration (or cancelled) never sent an update: skipped.
+        let mut unsent = released("r6", V2, V4, EntryOutcome::Cancelled);
+        unsent.moves[0].sent = false;
+        let skipped = vec![entry(6, unsent), failed[1].clone()];
+        assert_eq!(rollback_target(&skipped, "web", V2), Some(V1));
         // Other services' releases in a shared ledger do not count.
         let mut worker = released("w", V3, V4, EntryOutcome::Succeeded);
-        worker.services = vec!["worker".to_owned()];
+        worker.moves[0].service = "worker".to_owned();
         let shared = vec![entry(6, worker), history[2].clone()];
         assert_eq!(rollback_target(&shared, "web", V2), Some(V1));
         assert_eq!(rollback_target(&[], "web", V2), None);

@@ -18,6 +18,7 @@ pub mod io;
 pub mod ledger;
 pub mod logs;
 pub mod machine;
+pub mod pacing;
 pub mod plan;
 pub mod release;
 pub mod report;

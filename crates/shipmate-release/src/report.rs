@@ -46,6 +46,30 @@ pub struct LockReport {
     pub waited_ms: u64,
 }
 
+/// One service of a release.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    /// What was live when the release started.
+    pub previous_task_definition: Option<String>,
+    pub task_definition: Option<String>,
+    pub revision_reused: bool,
+    /// The containers that got the image: name, image before, image after.
+    pub containers: Vec<ContainerChange>,
+    pub deployment: Option<DeploymentReport>,
+    pub rollback: Option<DeploymentReport>,
+    /// `completed`, `already_live`, `updated` (not followed), `failed`, `rolled_back`,
+    /// `timed_out`, `replaced`, or `not_deployed` (the release ended before its turn).
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerChange {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
 /// What a release did. Fields the release never reached stay `null`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -62,6 +86,8 @@ pub struct Report {
     pub task_definition: Option<String>,
     pub revision_reused: bool,
     pub lock: Option<LockReport>,
+    /// Every service of the release (the fields above are the first one's).
+    pub services: Vec<ServiceReport>,
     pub migration: Option<TaskReport>,
     pub deployment: Option<DeploymentReport>,
     pub rollback: Option<DeploymentReport>,

@@ -132,6 +132,32 @@ pub fn assess_task(task: &TaskView) -> TaskProgress {
     }
 }
 
+/// The gate on one container: a one-off command's own exit code decides, whatever the task's
+/// other containers (sidecars, a second app container of the same image) do when it stops.
+/// `None`: every essential container, as [`assess_task`].
+pub fn assess_task_for(task: &TaskView, container: Option<&str>) -> TaskProgress {
+    let Some(name) = container else {
+        return assess_task(task);
+    };
+    match assess_task(task) {
+        TaskProgress::Finished(_) => {
+            let mut only = task.clone();
+            only.containers = task
+                .containers
+                .iter()
+                .filter(|c| c.name == name)
+                .cloned()
+                .map(|c| ContainerView {
+                    essential: true,
+                    ..c
+                })
+                .collect();
+            TaskProgress::Finished(task_outcome(&only))
+        }
+        progress => progress,
+    }
+}
+
 fn task_outcome(task: &TaskView) -> TaskOutcome {
     let stopped_reason = task.stopped_reason.as_deref().unwrap_or("");
     let essential: Vec<&ContainerView> = task.containers.iter().filter(|c| c.essential).collect();
@@ -376,6 +402,47 @@ mod tests {
             )],
         );
         assert_eq!(stop_summary(&pull), "CannotPullContainerError: not found");
+    }
+
+    #[test]
+    fn the_gate_of_a_command_is_its_own_container() {
+        // The migration ran in `web`; `celery` (same image, essential) was stopped with it.
+        let task = stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            vec![
+                container("web", true, Some(0), None),
+                container("celery", true, Some(143), None),
+            ],
+        );
+        assert!(matches!(
+            assess_task(&task),
+            TaskProgress::Finished(TaskOutcome::Exited { exit_code: 143, .. })
+        ));
+        assert_eq!(
+            assess_task_for(&task, Some("web")),
+            TaskProgress::Finished(TaskOutcome::Succeeded)
+        );
+        let failed = stopped(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            vec![
+                container("web", true, Some(3), None),
+                container("proxy", false, Some(0), None),
+            ],
+        );
+        assert!(matches!(
+            assess_task_for(&failed, Some("web")),
+            TaskProgress::Finished(TaskOutcome::Exited { exit_code: 3, .. })
+        ));
+        let running = TaskView {
+            last_status: "RUNNING".to_owned(),
+            ..TaskView::default()
+        };
+        assert_eq!(
+            assess_task_for(&running, Some("web")),
+            TaskProgress::Running
+        );
     }
 
     #[test]

@@ -49,9 +49,9 @@ pub(crate) enum Command {
     Run(commands::run::RunArgs),
     /// Show what `deploy` would do, changing nothing.
     Plan(commands::plan::PlanArgs),
-    /// Show where a service stands: deployments, the release lock, recent releases.
+    /// Show where services stand: deployments, the release lock, recent releases.
     Status(commands::status::StatusArgs),
-    /// Roll the service back to the last revision that was live before this one, and wait.
+    /// Roll services back to what was live before their last release, and wait.
     Rollback(commands::rollback::RollbackArgs),
     /// Release a stuck release lock (asks first).
     Unlock(commands::unlock::UnlockArgs),
@@ -59,8 +59,9 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Local(commands::local::LocalCommand),
     /// The whole story on this machine: an embedded shipmate local, the example Django project,
-    /// a 2-task service, and three releases through `shipmate deploy` (one of them gated).
+    /// a 2-task web service and a worker, and three releases of both through `shipmate deploy`
+    /// (one of them gated).
     Demo(commands::demo::DemoArgs),
-    /// Print the least-privilege IAM policy a CI job needs to release one service.
+    /// Print the least-privilege IAM policy a CI job needs to release its services.
     IamPolicy(commands::iam_policy::IamPolicyArgs),
 }

@@ -21,13 +21,42 @@ fn local_endpoint() -> Option<String> {
     })
 }
 
-pub(crate) fn hints(error: &ReleaseError, cluster: &str, service: Option<&str>) -> Vec<String> {
-    let service_name = service.unwrap_or("the service");
+/// How hints name the services of the command: in prose, and as flags to paste.
+struct Services<'a>(&'a [String]);
+
+impl Services<'_> {
+    fn prose(&self) -> String {
+        match self.0 {
+            [] => "the service".to_owned(),
+            [one] => one.clone(),
+            several => format!("the services {}", several.join(", ")),
+        }
+    }
+
+    fn flags(&self) -> String {
+        match self.0 {
+            [] => "--service <service>".to_owned(),
+            several => several
+                .iter()
+                .map(|s| format!("--service {s}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+pub(crate) fn hints(error: &ReleaseError, cluster: &str, services: &[String]) -> Vec<String> {
+    let set = Services(services);
+    let service_name = set.prose();
+    let service_flags = set.flags();
     match error {
         ReleaseError::TaskFailedToStart { cause, .. } => cause_hint(*cause).into_iter().collect(),
         ReleaseError::TaskExited { cause, role, .. } => match (cause, role) {
             (FailureCause::CommandFailed | FailureCause::Other, TaskRole::Migrate) => vec![format!(
-                "the migration's last log lines are above; {service_name} was not touched and still runs what it ran before. Fix the migration (or the database) and re-run the same job: the next attempt starts a new migration task"
+                "the migration's last log lines are above; {service_name} {} not touched and still {} what {} ran before. Fix the migration (or the database) and re-run the same job: the next attempt starts a new migration task",
+                if services.len() > 1 { "were" } else { "was" },
+                if services.len() > 1 { "run" } else { "runs" },
+                if services.len() > 1 { "they" } else { "it" },
             )],
             (FailureCause::CommandFailed | FailureCause::Other, TaskRole::PostDeploy) => vec![format!(
                 "the release is live on {service_name}; only the post-deploy command failed (its log lines are above)"
@@ -47,7 +76,7 @@ pub(crate) fn hints(error: &ReleaseError, cluster: &str, service: Option<&str>) 
                         ));
                     }
                     hints.push(format!(
-                        "if the holder's job is gone for good, `shipmate unlock --cluster {cluster} --service {service_name}` releases its lock (it asks first); a holder silent for longer than the lock lease is taken over automatically"
+                        "if the holder's job is gone for good, `shipmate unlock --cluster {cluster} {service_flags}` releases its lock (it asks first); a holder silent for longer than the lock lease is taken over automatically"
                     ));
                 }
                 None => hints.push(format!("the lock is the ledger `{family}`: `shipmate status` shows who holds it")),
@@ -89,7 +118,7 @@ pub(crate) fn hints(error: &ReleaseError, cluster: &str, service: Option<&str>) 
             ];
             if *still_trying {
                 hints.push(format!(
-                    "ECS keeps trying to start the new revision while the old tasks serve: `shipmate rollback --service {service_name}` returns to what was live, or pass --rollback to do it on failure"
+                    "ECS keeps trying to start the new revision while the old tasks serve: `shipmate rollback {service_flags}` returns to what was live, or pass --rollback to do it on failure"
                 ));
             }
             hints
@@ -165,7 +194,7 @@ fn aws_hint(error: &AwsError) -> Option<String> {
                     "the credentials may not call {}{}: `shipmate iam-policy` prints the policy shipmate needs",
                     error.operation,
                     if ledger {
-                        " (the release ledger also needs ecs:TagResource and ecs:DeregisterTaskDefinition on task-definition/shipmate-ledger-*; docs/lock.md)"
+                        " (registering with tags — the release ledger, a tagged task definition — also needs ecs:TagResource, and the ledger ecs:DeregisterTaskDefinition on task-definition/shipmate-ledger-*; docs/lock.md)"
                     } else {
                         ""
                     }

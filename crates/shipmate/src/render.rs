@@ -23,6 +23,8 @@ pub(crate) struct CliReporter {
     lock: Mutex<()>,
     /// A spinner with the current step, only when stderr is a terminal (never in CI logs).
     spinner: Option<indicatif::ProgressBar>,
+    /// The phase under way, for lines that read differently in a deploy and a rollback.
+    phase: Mutex<&'static str>,
 }
 
 impl CliReporter {
@@ -38,6 +40,7 @@ impl CliReporter {
             cluster: cluster.to_owned(),
             lock: Mutex::new(()),
             spinner,
+            phase: Mutex::new("deploy"),
         }
     }
 
@@ -63,8 +66,11 @@ impl CliReporter {
                 )
             ),
             Event::RolloutProgress {
-                running, desired, ..
-            } => format!("deploy: {running}/{desired} new tasks running…"),
+                service,
+                running,
+                desired,
+                ..
+            } => format!("deploy: {service} {running}/{desired} new tasks running…"),
             Event::ServiceUpdated { .. } => "deploy: waiting for the rollout…".to_owned(),
             _ => return None,
         })
@@ -83,42 +89,54 @@ impl CliReporter {
             Event::ReleaseStarted {
                 release_id,
                 cluster,
-                service,
+                services,
                 image,
-            } => {
-                format!("release {release_id}: {image} -> service {service} in cluster {cluster}")
-            }
+            } => format!(
+                "release {release_id}: {image} -> {} {} in cluster {cluster}",
+                if services.len() == 1 { "service" } else { "services" },
+                services.join(", ")
+            ),
             Event::ReleaseResumed { entry, state } => format!(
                 "lock: carrying on the interrupted run of this release ({}, it was {state})",
                 short_td(entry)
             ),
             Event::PhaseStarted { .. } | Event::PhaseFinished { .. } => return None,
             Event::RevisionReady {
+                service,
                 task_definition,
-                container,
+                containers,
                 image_from,
                 reused,
                 ..
             } => {
+                let containers = format!(
+                    "{} {}",
+                    if containers.len() == 1 { "container" } else { "containers" },
+                    containers.join(", ")
+                );
                 if image_from.is_empty() {
                     format!(
-                        "prepare: task definition {} (container {container}), as the interrupted run registered it",
+                        "prepare: {service}: task definition {} ({containers}), as the interrupted run registered it",
                         short_td(task_definition)
                     )
                 } else {
                     format!(
-                        "prepare: {} task definition {} (container {container}, image was {image_from})",
+                        "prepare: {service}: {} task definition {} ({containers}; image was {image_from})",
                         if *reused { "reusing" } else { "registered" },
                         short_td(task_definition)
                     )
                 }
             }
-            Event::AlreadyLive { task_definition } => format!(
-                "deploy: the service already runs {}; rollout skipped",
+            Event::AlreadyLive {
+                service,
+                task_definition,
+            } => format!(
+                "{}: {service} already runs {}; its rollout is skipped",
+                self.phase.lock().map_or("deploy", |p| *p),
                 short_td(task_definition)
             ),
-            Event::ServiceChanged { was, now } => format!(
-                "deploy: the service moved from {} to {} meanwhile (changed outside this release); releasing the image on top of {}",
+            Event::ServiceChanged { service, was, now } => format!(
+                "deploy: {service} moved from {} to {} meanwhile (changed outside this release); releasing the image on top of {}",
                 short_td(was),
                 short_td(now),
                 short_td(now)
@@ -183,16 +201,23 @@ impl CliReporter {
                 task_id(task_arn)
             ),
             Event::NewTasksStopped {
-                summary, limit, ..
+                service,
+                summary,
+                limit,
+                ..
             } => self.paint(
                 "33",
                 &format!(
-                    "deploy: {summary}{}",
+                    "deploy: {service}: {summary}{}",
                     limit.map(|l| format!(" (the release fails at {l})")).unwrap_or_default()
                 ),
             ),
-            Event::RollbackPlanned { from, to } => format!(
-                "rollback: would move the service from {} to {} (dry run: nothing changed)",
+            Event::RollbackPlanned { service, from, to } if from == to => format!(
+                "rollback: {service} would stay on {} (its last release did not go live on it, or is undone already)",
+                short_td(to)
+            ),
+            Event::RollbackPlanned { service, from, to } => format!(
+                "rollback: would move {service} from {} to {} (dry run: nothing changed)",
                 short_td(from),
                 short_td(to)
             ),
@@ -267,10 +292,11 @@ impl CliReporter {
                 &format!("retrying {operation} after {error} (attempt {attempt}/{max_attempts})"),
             ),
             Event::ServiceUpdated {
+                service,
                 task_definition,
                 deployment_id,
             } => format!(
-                "deploy: service updated to {}{}",
+                "deploy: {service} updated to {}{}",
                 short_td(task_definition),
                 deployment_id
                     .as_ref()
@@ -279,21 +305,24 @@ impl CliReporter {
             ),
             Event::ServiceEvent { message } => format!("{} {message}", self.paint("2", "ecs |")),
             Event::RolloutProgress {
+                service,
                 running,
                 desired,
                 pending,
                 failed_tasks,
             } => format!(
-                "deploy: {running}/{desired} new tasks running, {pending} pending{}",
+                "deploy: {service} {running}/{desired} new tasks running, {pending} pending{}",
                 if *failed_tasks > 0 {
                     format!(", {failed_tasks} failed")
                 } else {
                     String::new()
                 }
             ),
-            Event::RollbackStarted { to, reason } => {
-                format!("rollback: to {} ({reason})", short_td(to))
-            }
+            Event::RollbackStarted {
+                service,
+                to,
+                reason,
+            } => format!("rollback: {service} to {} ({reason})", short_td(to)),
             Event::Cancelled { task_arn, action } => match action {
                 shipmate_release::config::OnCancel::Stop => format!(
                     "interrupted: stopping task {} (StopTask)",
@@ -318,6 +347,11 @@ pub(crate) fn short_td(arn: &str) -> &str {
 impl Reporter for CliReporter {
     fn event(&self, event: Event) {
         let _guard = self.lock.lock();
+        if let Event::PhaseStarted { phase } = &event
+            && let Ok(mut current) = self.phase.lock()
+        {
+            *current = phase.label();
+        }
         if self.json
             && let Ok(line) = serde_json::to_string(&event)
         {
@@ -418,7 +452,23 @@ fn github(printer: &Printer, output: OutputFormat, command: &str, report: &Repor
         }
     };
     row("release", report.release_id.clone());
-    row("service", report.service.clone());
+    row(
+        if report.services.len() > 1 {
+            "services"
+        } else {
+            "service"
+        },
+        Some(
+            report
+                .services
+                .iter()
+                .map(|s| s.service.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+        .filter(|names| !names.is_empty())
+        .or_else(|| report.service.clone()),
+    );
     row("image", report.image.clone());
     row("task definition", report.task_definition.clone());
     row(
@@ -439,6 +489,19 @@ fn github(printer: &Printer, output: OutputFormat, command: &str, report: &Repor
     );
     row("exit code", Some(report.exit_code.to_string()));
     row("message", report.message.clone());
+    if report.services.len() > 1 {
+        summary.push_str("\n| service | from | to | outcome |\n|---|---|---|---|\n");
+        for service in &report.services {
+            let td = |arn: &Option<String>| arn.as_deref().map_or("-", short_td).to_owned();
+            summary.push_str(&format!(
+                "| {} | `{}` | `{}` | {} |\n",
+                service.service,
+                td(&service.previous_task_definition),
+                td(&service.task_definition),
+                service.outcome
+            ));
+        }
+    }
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

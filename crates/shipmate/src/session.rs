@@ -94,10 +94,10 @@ pub(crate) fn report_error(
     printer: &Printer,
     error: &ReleaseError,
     cluster: &str,
-    service: Option<&str>,
+    services: &[String],
 ) -> ExitStatus {
     printer.error(&anyhow::anyhow!("{error}"));
-    for hint in hints(error, cluster, service) {
+    for hint in hints(error, cluster, services) {
         printer.hint(&hint);
     }
     ExitStatus::of(error)

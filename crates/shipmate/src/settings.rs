@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use shipmate_release::command::split_command;
+use shipmate_release::command::{parse_env_assignment, split_command};
 use shipmate_release::config::{FileConfig, OnCancel, parse_config};
 use shipmate_release::duration::parse_duration;
 use shipmate_release::ledger::validate_key;
-use shipmate_release::release::{DeployRequest, LockSettings, RollbackRequest, RunRequest};
+use shipmate_release::plan::{cpu_units, memory_mib};
+use shipmate_release::release::{
+    DeployRequest, LockSettings, MigrationShape, RollbackRequest, RunRequest, UnlockRequest,
+};
 
 /// Output format of the command's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,9 +38,15 @@ pub(crate) struct TargetArgs {
     /// The ECS cluster (name or ARN). [file: service.cluster]
     #[arg(long, env = "SHIPMATE_CLUSTER")]
     pub(crate) cluster: Option<String>,
-    /// The ECS service. [file: service.service]
-    #[arg(long, env = "SHIPMATE_SERVICE")]
-    pub(crate) service: Option<String>,
+    /// The ECS service; repeat it (or separate names with commas) to release several services
+    /// of the cluster together. [file: service.service or service.services]
+    #[arg(
+        long = "service",
+        value_name = "SERVICE",
+        env = "SHIPMATE_SERVICE",
+        value_delimiter = ','
+    )]
+    pub(crate) services: Vec<String>,
     /// Configuration file (default: ./shipmate.toml when it exists).
     #[arg(long, env = "SHIPMATE_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -116,6 +125,48 @@ pub(crate) fn release_by() -> String {
     format!("{user}@{host} pid {}", std::process::id())
 }
 
+/// The services of a release: the flags' (or SHIPMATE_SERVICE's), else the file's.
+fn services(flags: &[String], file: &FileConfig) -> anyhow::Result<Vec<String>> {
+    let services: Vec<String> = if flags.is_empty() {
+        file.service.services.clone().unwrap_or_default()
+    } else {
+        flags.iter().map(|s| s.trim().to_owned()).collect()
+    };
+    if services.is_empty() {
+        bail!("missing --service (or `service.service` / `service.services` in shipmate.toml)");
+    }
+    for (i, service) in services.iter().enumerate() {
+        if service.is_empty() {
+            bail!("--service is empty");
+        }
+        if services[..i].contains(service) {
+            bail!("service `{service}` is given twice");
+        }
+    }
+    Ok(services)
+}
+
+/// `shipmate run` takes one service: the one whose task definition and network it uses.
+fn one_service(flags: &[String], file: &FileConfig) -> anyhow::Result<Option<String>> {
+    if flags.is_empty() && file.service.services.is_none() {
+        return Ok(None);
+    }
+    let services = services(flags, file)?;
+    match &services[..] {
+        [one] => Ok(Some(one.clone())),
+        _ => bail!(
+            "`shipmate run` uses one service's task definition and network: give one --service (found {})",
+            services.join(", ")
+        ),
+    }
+}
+
+fn task_size(flag: &str, text: &str, parse: fn(&str) -> Option<u32>) -> anyhow::Result<String> {
+    parse(text).map(|n| n.to_string()).ok_or_else(|| {
+        anyhow::anyhow!("{flag} `{text}` is not a task size (e.g. 1024, \"1 vCPU\", \"2 GB\")")
+    })
+}
+
 fn required(value: Option<String>, flag: &str, key: &str) -> anyhow::Result<String> {
     match value {
         Some(value) if !value.is_empty() => Ok(value),
@@ -152,6 +203,33 @@ pub(crate) struct ReleaseFlags {
     /// Memory (MiB) for the migration container. [file: migrate.memory]
     #[arg(long)]
     pub(crate) migrate_memory: Option<i32>,
+    /// Task-level CPU of the migration task (`1024` or `1 vCPU`; on Fargate one of its sizes).
+    /// [file: migrate.task_cpu]
+    #[arg(long, value_name = "CPU")]
+    pub(crate) migrate_task_cpu: Option<String>,
+    /// Task-level memory of the migration task (`2048` or `2 GB`). [file: migrate.task_memory]
+    #[arg(long, value_name = "MEMORY")]
+    pub(crate) migrate_task_memory: Option<String>,
+    /// An environment variable for the migration container, NAME=value; repeatable, over the
+    /// file's. [file: migrate.environment]
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env_assignment)]
+    pub(crate) migrate_env: Vec<(String, String)>,
+    /// The IAM role the migration task's code runs as. [file: migrate.task_role_arn]
+    #[arg(long, value_name = "ARN")]
+    pub(crate) migrate_task_role: Option<String>,
+    /// The IAM role ECS uses to start the migration task (image pull, secrets).
+    /// [file: migrate.execution_role_arn]
+    #[arg(long, value_name = "ARN")]
+    pub(crate) migrate_execution_role: Option<String>,
+    /// The service whose new revision and network the migration uses (default: the first
+    /// --service). [file: migrate.service]
+    #[arg(long, value_name = "SERVICE")]
+    pub(crate) migrate_from: Option<String>,
+    /// Run the migration from a task-definition family of its own (its secrets, say a database
+    /// user with DDL rights), which shipmate keeps in step with the release's image.
+    /// [file: migrate.task_definition]
+    #[arg(long, value_name = "FAMILY")]
+    pub(crate) migrate_task_definition: Option<String>,
     /// How long the migration may run (default 30m). [file: migrate.timeout]
     #[arg(long, value_parser = duration_arg)]
     pub(crate) migrate_timeout: Option<Duration>,
@@ -198,8 +276,9 @@ pub(crate) struct ReleaseFlags {
     /// A command to run as a one-off task after the rollout completes. [file: post_deploy.command]
     #[arg(long, value_name = "CMD")]
     pub(crate) post_deploy: Option<String>,
-    /// Write CodePipeline's imagedefinitions.json here after a successful release.
-    #[arg(long, value_name = "FILE")]
+    /// Write CodePipeline's imagedefinitions.json here after a successful release: a file for
+    /// one service, a directory (one `<service>.json` each) for several.
+    #[arg(long, value_name = "PATH")]
     pub(crate) image_definitions: Option<PathBuf>,
 }
 
@@ -209,7 +288,7 @@ pub(crate) fn deploy_request(
 ) -> anyhow::Result<DeployRequest> {
     let TargetArgs {
         cluster,
-        service,
+        services: service_flags,
         config,
         output: _,
         poll_interval,
@@ -222,6 +301,13 @@ pub(crate) fn deploy_request(
         no_migrate,
         migrate_cpu,
         migrate_memory,
+        migrate_task_cpu,
+        migrate_task_memory,
+        migrate_env,
+        migrate_task_role,
+        migrate_execution_role,
+        migrate_from,
+        migrate_task_definition,
         migrate_timeout,
         launch_type,
         allow_spot,
@@ -261,22 +347,46 @@ pub(crate) fn deploy_request(
     if image.trim().is_empty() {
         bail!("--image is empty");
     }
+    let cluster = required(
+        cluster.clone().or(file.service.cluster.clone()),
+        "--cluster",
+        "service.cluster",
+    )?;
+    let services = services(service_flags, &file)?;
+    let waves = file.deploy.waves.clone().unwrap_or_default();
+    if service_flags.is_empty()
+        && let Some(stray) = waves.iter().flatten().find(|s| !services.contains(s))
+    {
+        // The file names both: a wave naming no service of it is a typo. (A subset released
+        // with --service simply skips the waves' other services.)
+        bail!(
+            "`deploy.waves` names `{stray}`, which is not in `service.services` ({})",
+            services.join(", ")
+        );
+    }
+    let migrate_shape = migration_shape(
+        &file,
+        &services,
+        MigrationFlags {
+            from: migrate_from.as_deref(),
+            family: migrate_task_definition.as_deref(),
+            task_cpu: migrate_task_cpu.as_deref(),
+            task_memory: migrate_task_memory.as_deref(),
+            environment: migrate_env,
+            task_role: migrate_task_role.as_deref(),
+            execution_role: migrate_execution_role.as_deref(),
+        },
+    )?;
     Ok(DeployRequest {
-        cluster: required(
-            cluster.clone().or(file.service.cluster.clone()),
-            "--cluster",
-            "service.cluster",
-        )?,
-        service: required(
-            service.clone().or(file.service.service.clone()),
-            "--service",
-            "service.service",
-        )?,
+        cluster,
+        services,
+        waves,
         image: image.clone(),
         container: container.clone().or(file.service.container.clone()),
         migrate,
         migrate_cpu: migrate_cpu.or(file.migrate.cpu),
         migrate_memory: migrate_memory.or(file.migrate.memory),
+        migrate_shape,
         migrate_timeout: migrate_timeout
             .or(file.migrate.timeout)
             .unwrap_or(Defaults::MIGRATE_TIMEOUT),
@@ -308,6 +418,72 @@ pub(crate) fn deploy_request(
             .or(file.migrate.log_quiet_period)
             .unwrap_or(Defaults::LOG_QUIET_PERIOD),
         max_failed_tasks: max_failed_tasks.or(file.deploy.max_failed_tasks),
+    })
+}
+
+/// The migration-shape flags, borrowed.
+struct MigrationFlags<'a> {
+    from: Option<&'a str>,
+    family: Option<&'a str>,
+    task_cpu: Option<&'a str>,
+    task_memory: Option<&'a str>,
+    environment: &'a [(String, String)],
+    task_role: Option<&'a str>,
+    execution_role: Option<&'a str>,
+}
+
+fn migration_shape(
+    file: &FileConfig,
+    services: &[String],
+    flags: MigrationFlags<'_>,
+) -> anyhow::Result<MigrationShape> {
+    let service = flags
+        .from
+        .map(str::to_owned)
+        .or(file.migrate.service.clone());
+    if let Some(service) = &service
+        && !services.contains(service)
+    {
+        bail!(
+            "the migration runs from service `{service}` (--migrate-from or `migrate.service`), which is not one of the release's: {}",
+            services.join(", ")
+        );
+    }
+    let task_cpu = match flags.task_cpu {
+        Some(text) => Some(task_size("--migrate-task-cpu", text, cpu_units)?),
+        None => file.migrate.task_cpu.clone(),
+    };
+    let task_memory = match flags.task_memory {
+        Some(text) => Some(task_size("--migrate-task-memory", text, memory_mib)?),
+        None => file.migrate.task_memory.clone(),
+    };
+    // The file's variables, then the flags' (a flag overrides the file's value of a name).
+    let mut environment = file.migrate.environment.clone().unwrap_or_default();
+    for (name, value) in flags.environment {
+        environment.retain(|(existing, _)| existing != name);
+        environment.push((name.clone(), value.clone()));
+    }
+    let family = flags
+        .family
+        .map(str::to_owned)
+        .or(file.migrate.task_definition.clone());
+    if family.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        bail!("--migrate-task-definition is empty");
+    }
+    Ok(MigrationShape {
+        service,
+        family,
+        task_cpu,
+        task_memory,
+        environment,
+        task_role_arn: flags
+            .task_role
+            .map(str::to_owned)
+            .or(file.migrate.task_role_arn.clone()),
+        execution_role_arn: flags
+            .execution_role
+            .map(str::to_owned)
+            .or(file.migrate.execution_role_arn.clone()),
     })
 }
 
@@ -357,7 +533,7 @@ pub(crate) struct RunFlags {
 pub(crate) fn run_request(target: &TargetArgs, flags: &RunFlags) -> anyhow::Result<RunRequest> {
     let TargetArgs {
         cluster,
-        service,
+        services,
         config,
         output: _,
         poll_interval,
@@ -376,7 +552,7 @@ pub(crate) fn run_request(target: &TargetArgs, flags: &RunFlags) -> anyhow::Resu
         command,
     } = flags;
     let file = load_file(config.as_deref())?;
-    let service = service.clone().or(file.service.service.clone());
+    let service = one_service(services, &file)?;
     if service.is_none() && task_definition.is_none() {
         bail!("give --service (or `service.service` in shipmate.toml) or --task-definition");
     }
@@ -448,7 +624,7 @@ pub(crate) fn rollback_request(
 ) -> anyhow::Result<RollbackRequest> {
     let TargetArgs {
         cluster,
-        service,
+        services: service_flags,
         config,
         output: _,
         poll_interval,
@@ -471,11 +647,7 @@ pub(crate) fn rollback_request(
             "--cluster",
             "service.cluster",
         )?,
-        service: required(
-            service.clone().or(file.service.service.clone()),
-            "--service",
-            "service.service",
-        )?,
+        services: services(service_flags, &file)?,
         to: to.clone(),
         timeout: timeout
             .or(file.deploy.timeout)
@@ -499,19 +671,15 @@ pub(crate) fn rollback_request(
 pub(crate) fn ledger_target(
     target: &TargetArgs,
     lock_key: Option<&str>,
-) -> anyhow::Result<shipmate_release::release::UnlockRequest> {
+) -> anyhow::Result<UnlockRequest> {
     let file = load_file(target.config.as_deref())?;
-    Ok(shipmate_release::release::UnlockRequest {
+    Ok(UnlockRequest {
         cluster: required(
             target.cluster.clone().or(file.service.cluster.clone()),
             "--cluster",
             "service.cluster",
         )?,
-        service: required(
-            target.service.clone().or(file.service.service.clone()),
-            "--service",
-            "service.service",
-        )?,
+        services: services(&target.services, &file)?,
         lock_key: lock_key.map(str::to_owned).or(file.deploy.lock_key),
         by: release_by(),
     })
@@ -572,7 +740,7 @@ on_cancel = "leave"
         )
         .expect("valid");
         assert_eq!(request.cluster, "from-flag");
-        assert_eq!(request.service, "web");
+        assert_eq!(request.services, ["web"]);
         assert_eq!(
             request.migrate.as_deref(),
             Some(&["sh".to_owned(), "-c".to_owned(), "echo hi".to_owned()][..])
@@ -603,6 +771,149 @@ on_cancel = "leave"
         assert!(!request.wait);
         let skipped = deploy(FILE, &["--image", "web:2", "--no-migrate"]).expect("valid");
         assert_eq!(skipped.migrate, None);
+    }
+
+    #[test]
+    fn several_services_from_flags_env_style_lists_or_the_file() {
+        let flags = deploy(
+            FILE,
+            &[
+                "--image",
+                "web:2",
+                "--service",
+                "web",
+                "--service",
+                "worker",
+            ],
+        )
+        .expect("valid");
+        assert_eq!(flags.services, ["web", "worker"]);
+        // SHIPMATE_SERVICE=web,worker reaches clap as a comma-separated value.
+        let listed =
+            deploy(FILE, &["--image", "web:2", "--service", "web,worker,beat"]).expect("valid");
+        assert_eq!(listed.services, ["web", "worker", "beat"]);
+        let file = "[service]\ncluster = \"c\"\nservices = [\"web\", \"worker\"]\n[deploy]\nwaves = [[\"web\"], [\"worker\"]]\n";
+        let from_file = deploy(file, &["--image", "web:2"]).expect("valid");
+        assert_eq!(from_file.services, ["web", "worker"]);
+        assert_eq!(
+            from_file.waves,
+            [vec!["web".to_owned()], vec!["worker".to_owned()]]
+        );
+        let error = deploy(
+            FILE,
+            &["--image", "web:2", "--service", "web", "--service", "web"],
+        )
+        .expect_err("twice");
+        assert_eq!(error.to_string(), "service `web` is given twice");
+        let typo = "[service]\ncluster = \"c\"\nservices = [\"web\", \"worker\"]\n[deploy]\nwaves = [[\"web\"], [\"wokrer\"]]\n";
+        let error = deploy(typo, &["--image", "web:2"]).expect_err("stray wave");
+        assert_eq!(
+            error.to_string(),
+            "`deploy.waves` names `wokrer`, which is not in `service.services` (web, worker)"
+        );
+        // A subset released with --service skips the waves' other services.
+        let subset = deploy(typo, &["--image", "web:2", "--service", "web"]).expect("valid");
+        assert_eq!(subset.services, ["web"]);
+    }
+
+    #[test]
+    fn the_migration_shape_from_flags_over_the_file() {
+        let file = r#"
+[service]
+cluster = "c"
+services = ["web", "worker"]
+
+[migrate]
+command = "migrate"
+service = "worker"
+task_definition = "web-migrate"
+task_cpu = 512
+environment = { MODE = "file", KEEP = "1" }
+task_role_arn = "arn:aws:iam::1:role/file"
+"#;
+        let request = deploy(
+            file,
+            &[
+                "--image",
+                "web:2",
+                "--migrate-task-memory",
+                "2 GB",
+                "--migrate-env",
+                "MODE=flag",
+                "--migrate-env",
+                "EXTRA=a=b",
+                "--migrate-execution-role",
+                "arn:aws:iam::1:role/exec",
+            ],
+        )
+        .expect("valid");
+        let shape = request.migrate_shape;
+        assert_eq!(shape.service.as_deref(), Some("worker"));
+        assert_eq!(shape.family.as_deref(), Some("web-migrate"));
+        assert_eq!(shape.task_cpu.as_deref(), Some("512"));
+        assert_eq!(shape.task_memory.as_deref(), Some("2048"));
+        assert_eq!(
+            shape.environment,
+            [
+                ("KEEP".to_owned(), "1".to_owned()),
+                ("MODE".to_owned(), "flag".to_owned()),
+                ("EXTRA".to_owned(), "a=b".to_owned())
+            ]
+        );
+        assert_eq!(
+            shape.task_role_arn.as_deref(),
+            Some("arn:aws:iam::1:role/file")
+        );
+        assert_eq!(
+            shape.execution_role_arn.as_deref(),
+            Some("arn:aws:iam::1:role/exec")
+        );
+        let error =
+            deploy(file, &["--image", "x", "--migrate-from", "beat"]).expect_err("not ours");
+        assert!(
+            error
+                .to_string()
+                .contains("which is not one of the release's: web, worker"),
+            "{error}"
+        );
+        let error =
+            deploy(file, &["--image", "x", "--migrate-task-cpu", "huge"]).expect_err("size");
+        assert!(
+            error
+                .to_string()
+                .starts_with("--migrate-task-cpu `huge` is not a task size"),
+            "{error}"
+        );
+        let error = deploy(file, &["--image", "x", "--migrate-env", "NOEQUALS"]).expect_err("env");
+        assert!(error.to_string().contains("expected NAME=value"), "{error}");
+    }
+
+    #[test]
+    fn run_takes_one_service() {
+        let Command::Run(args) = Cli::try_parse_from([
+            "shipmate",
+            "run",
+            "--cluster",
+            "c",
+            "--service",
+            "web",
+            "--service",
+            "worker",
+            "--",
+            "true",
+        ])
+        .expect("parses")
+        .command
+        else {
+            panic!("not a run");
+        };
+        let error = run_request(&args.target, &args.flags).expect_err("two services");
+        assert!(
+            error
+                .to_string()
+                .contains("give one --service (found web, worker)"),
+            "{error}"
+        );
     }
 
     #[test]

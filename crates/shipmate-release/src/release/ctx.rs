@@ -94,6 +94,7 @@ pub(crate) struct Ctx {
     pub(crate) following: Vec<TaskRole>,
     /// The service update was sent: ECS rolls it out whatever happens to us.
     pub(crate) service_updating: Option<String>,
+    pacer: crate::pacing::Pacer,
 }
 
 impl Ctx {
@@ -113,6 +114,7 @@ impl Ctx {
             running: None,
             following: Vec::new(),
             service_updating: None,
+            pacer: crate::pacing::Pacer::default(),
         }
     }
 
@@ -173,8 +175,21 @@ impl Ctx {
         self.report
     }
 
-    /// Issues `command`; a failed command stops the flow with its error.
+    /// Issues `command` once its calls fit under ECS's rate limits (`crate::pacing`); a failed
+    /// command stops the flow with its error.
     pub(crate) async fn call(&mut self, command: Command) -> Result<Observation, Stop> {
+        loop {
+            let wait = self.pacer.wait_ms(&command, self.now());
+            if wait == 0 {
+                break;
+            }
+            let until_ms = self.now() + wait;
+            match self.io.call(Command::Sleep { until_ms }).await {
+                Observation::Woke => {}
+                Observation::Cancelled => return Err(Stop::Cancelled),
+                other => return Err(self.unexpected("Sleep", &other)),
+            }
+        }
         match self.io.call(command).await {
             Observation::Failed(fault) => Err(self.fault(fault)),
             observation => Ok(observation),
@@ -240,31 +255,61 @@ impl Ctx {
         Ok(())
     }
 
-    pub(crate) async fn describe_service(&mut self, service: &str) -> Result<ServiceView, Stop> {
-        let command = Command::DescribeService {
-            service: service.to_owned(),
+    /// DescribeServices of `services` (batched by the driver), in the order asked; a service
+    /// ECS does not know is bad input.
+    pub(crate) async fn describe_services(
+        &mut self,
+        services: &[String],
+    ) -> Result<Vec<ServiceView>, Stop> {
+        let command = Command::DescribeServices {
+            services: services.to_vec(),
         };
-        match self.call(command).await? {
-            Observation::Service(view) => Ok(*view),
-            Observation::ServiceMissing => Err(Stop::Error(ReleaseError::ServiceNotFound {
+        let (found, missing) = match self.call(command).await? {
+            Observation::Services { found, missing } => (found, missing),
+            other => return Err(self.unexpected("DescribeServices", &other)),
+        };
+        if let Some(service) = missing.into_iter().next() {
+            return Err(Stop::Error(ReleaseError::ServiceNotFound {
                 cluster: self.cluster.clone(),
-                service: service.to_owned(),
-            })),
-            other => Err(self.unexpected("DescribeServices", &other)),
-        }
-    }
-
-    /// The service, which must be ACTIVE.
-    pub(crate) async fn active_service(&mut self, service: &str) -> Result<ServiceView, Stop> {
-        let view = self.describe_service(service).await?;
-        if view.status != "ACTIVE" {
-            return Err(Stop::Error(ReleaseError::ServiceNotActive {
-                cluster: self.cluster.clone(),
-                service: service.to_owned(),
-                status: view.status,
+                service,
             }));
         }
-        Ok(view)
+        let mut ordered = Vec::with_capacity(services.len());
+        for name in services {
+            let view = found
+                .iter()
+                .find(|v| v.service_name == *name || v.service_arn == *name)
+                .cloned()
+                .ok_or_else(|| {
+                    self.fault(crate::fault::Fault::unexpected(
+                        "DescribeServices",
+                        format!("service `{name}` is neither found nor missing"),
+                    ))
+                })?;
+            ordered.push(view);
+        }
+        Ok(ordered)
+    }
+
+    pub(crate) async fn describe_service(&mut self, service: &str) -> Result<ServiceView, Stop> {
+        let mut views = self.describe_services(&[service.to_owned()]).await?;
+        Ok(views.remove(0))
+    }
+
+    /// The services, which must all be ACTIVE.
+    pub(crate) async fn active_services(
+        &mut self,
+        services: &[String],
+    ) -> Result<Vec<ServiceView>, Stop> {
+        let views = self.describe_services(services).await?;
+        if let Some(inactive) = views.iter().find(|v| v.status != "ACTIVE") {
+            return Err(Stop::Error(ReleaseError::ServiceNotActive {
+                cluster: self.cluster.clone(),
+                service: inactive.service_name.clone(),
+                status: inactive.status.clone(),
+            }));
+        }
+        Ok(views)
     }
 
     pub(crate) async fn describe_task_definition(

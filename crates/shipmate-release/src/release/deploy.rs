@@ -1,30 +1,33 @@
-//! `shipmate deploy`: lock → prepare → migrate → deploy (→ roll back) → post-deploy, every
-//! decision taken here from what the driver observed.
+//! `shipmate deploy` of one or several services: lock → prepare → migrate → deploy (in waves,
+//! → roll back) → post-deploy, every decision taken here from what the driver observed.
 
 use crate::error::ReleaseError;
 use crate::event::{Event, Phase, TaskRole};
 use crate::ids::{self, ReleaseInputs};
 use crate::io::{Command, Observation, TaskDefinitionView};
 use crate::ledger::{self, EntryOutcome, Kind, Record, State};
-use crate::plan::choose_container;
-use crate::report::{DeploymentReport, service_console_url};
+use crate::plan::{command_container, containers_to_release};
+use crate::report::{ContainerChange, DeploymentReport, service_console_url};
 use crate::service::{RolloutProgress, ServiceView, assess_rollout, default_failure_limit};
 
 use super::ctx::{Ctx, Stop, ms};
 use super::lock::{self, LockRequest};
-use super::migrate;
-use super::rollout::{self, Rollout, RolloutEnd, Seen};
+use super::migrate::{self, MigrationSource};
+use super::rollout::{self, Rollout, RolloutEnd, Seen, SeenAll, service_report};
 use super::tasks::{self, OneOff, spec_for_service};
 use super::{DeployRequest, cleanup};
 
-/// The revision the release deploys, and what it was made from.
-pub(super) struct Prepared {
+/// One service's revision: what the release deploys, and what it was made from.
+#[derive(Debug, Clone)]
+pub(super) struct Target {
+    pub(super) service: String,
     /// What was live when the release started (its rollback target).
     pub(super) from: String,
     /// The revision the new one was derived from (the service's desired one then).
     pub(super) base: String,
-    pub(super) target: TaskDefinitionView,
-    pub(super) container: String,
+    pub(super) td: TaskDefinitionView,
+    /// The containers that get the image.
+    pub(super) containers: Vec<String>,
 }
 
 pub(crate) async fn deploy(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), ReleaseError> {
@@ -45,12 +48,7 @@ fn lock_request(request: &DeployRequest, release_id: &str) -> LockRequest {
     } else {
         Kind::DeployWithoutMigration
     };
-    let mut record = Record::new(
-        release_id,
-        kind,
-        &request.cluster,
-        std::slice::from_ref(&request.service),
-    );
+    let mut record = Record::new(release_id, kind, &request.cluster, &request.services);
     record.image = Some(request.image.clone());
     record.by.clone_from(&request.lock.by);
     LockRequest {
@@ -62,10 +60,36 @@ fn lock_request(request: &DeployRequest, release_id: &str) -> LockRequest {
     }
 }
 
+/// The services in the order they go live: the configured waves, then every service not in
+/// one, as a last wave.
+pub(super) fn waves(request: &DeployRequest) -> Vec<Vec<String>> {
+    let mut waves: Vec<Vec<String>> = request
+        .waves
+        .iter()
+        .map(|wave| {
+            wave.iter()
+                .filter(|s| request.services.contains(s))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter(|wave| !wave.is_empty())
+        .collect();
+    let rest: Vec<String> = request
+        .services
+        .iter()
+        .filter(|s| !waves.iter().flatten().any(|w| w == *s))
+        .cloned()
+        .collect();
+    if !rest.is_empty() {
+        waves.push(rest);
+    }
+    waves
+}
+
 async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     let release_id = ids::release_id(&ReleaseInputs {
         cluster: &request.cluster,
-        service: &request.service,
+        service: &request.services.join(","),
         image: &request.image,
         container: request.container.as_deref().unwrap_or(""),
         migrate: request.migrate.as_deref(),
@@ -74,26 +98,45 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     ctx.emit(Event::ReleaseStarted {
         release_id: release_id.clone(),
         cluster: request.cluster.clone(),
-        service: request.service.clone(),
+        services: request.services.clone(),
         image: request.image.clone(),
     });
+    for service in &request.services {
+        service_report(ctx, service);
+    }
     let lock_request = lock_request(request, &release_id);
+    if !lock_request.record.fits() {
+        return Err(Stop::Error(ReleaseError::Invalid(format!(
+            "{} services are more than one release can record in its ledger entry (ECS allows 50 tags a resource): release them in smaller sets",
+            request.services.len()
+        ))));
+    }
     ctx.enter(Phase::Lock);
     // A service that does not exist is bad input: say so at once, not after waiting for the lock.
-    ctx.active_service(&request.service).await?;
+    ctx.active_services(&request.services).await?;
     lock::acquire(ctx, &lock_request).await?;
     let prior = look_back(ctx, &lock_request, &release_id).await?;
 
     ctx.enter(Phase::Prepare);
-    let service = ctx.active_service(&request.service).await?;
-    ctx.report.service_console_url =
-        service_console_url(&service.service_arn, &request.cluster, &request.service);
-    let prepared = prepare(ctx, request, &service).await?;
-    let held = ctx.held.clone().expect("the lock is held");
+    let services = ctx.active_services(&request.services).await?;
+    if let Some(first) = services.first() {
+        ctx.report.service_console_url =
+            service_console_url(&first.service_arn, &request.cluster, &first.service_name);
+    }
+    let mut targets = Vec::with_capacity(services.len());
+    for view in &services {
+        targets.push(prepare(ctx, request, view).await?);
+    }
+    let source = migration_source(ctx, request, &services, &targets).await?;
     let migrating = request.migrate.is_some();
     ctx.record(|record| {
-        record.from = Some(prepared.from.clone());
-        record.to = Some(prepared.target.arn.clone());
+        for target in &targets {
+            record.set_move(
+                &target.service,
+                Some(target.from.clone()),
+                Some(target.td.arn.clone()),
+            );
+        }
         record.state = if migrating {
             State::Migrating
         } else {
@@ -115,16 +158,9 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
                         attempt: earlier,
                     });
                 }
-                let followed = migrate::migrate(
-                    ctx,
-                    request,
-                    &lock_request,
-                    &service,
-                    &prepared,
-                    command,
-                    earlier,
-                )
-                .await?;
+                let followed =
+                    migrate::migrate(ctx, request, &lock_request, &source, command, earlier)
+                        .await?;
                 let verdict = tasks::gate(TaskRole::Migrate, &followed);
                 let passed = verdict.is_ok();
                 ctx.record(|record| {
@@ -134,7 +170,7 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
                 })
                 .await?;
                 if let Err(error) = verdict {
-                    // The gate: the service is never touched. Every log line first.
+                    // The gate: no service is touched. Every log line first.
                     ctx.await_logs().await?;
                     lock::close(ctx, EntryOutcome::MigrationFailed).await?;
                     return Err(Stop::Error(error));
@@ -145,205 +181,351 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     }
 
     ctx.enter(Phase::Deploy);
-    let now = ctx.active_service(&request.service).await?;
-    let already_sent = held.resumed && held.record.live_at.is_some();
-    let mut target = prepared.target.arn.clone();
-    if already_sent && now.desired_revision() != target {
-        // An earlier run of this release updated the service; its rollout ended without us.
-        let by = now.desired_revision().to_owned();
-        if by == prepared.from {
-            lock::close(ctx, EntryOutcome::DeploymentFailed).await?;
-            return Err(Stop::Error(ReleaseError::DeploymentFailed {
-                service: request.service.clone(),
-                reason: "the deployment of an earlier run of this release was rolled back"
-                    .to_owned(),
-                rolled_back_to: Some(by),
-                still_trying: false,
-            }));
-        }
-        lock::close(ctx, EntryOutcome::Superseded).await?;
-        return Err(Stop::Error(ReleaseError::Replaced {
-            service: request.service.clone(),
-            by,
-        }));
-    }
-    if !already_sent {
-        let desired = now.desired_revision().to_owned();
-        if desired != prepared.base && desired != target {
-            // Someone changed the service while we waited or migrated (an IaC apply, a
-            // config change): keep their change and release our image on top of it.
-            ctx.emit(Event::ServiceChanged {
-                was: prepared.base.clone(),
-                now: desired.clone(),
-            });
-            let rebased = revision_with_image(ctx, request, &desired).await?;
-            target.clone_from(&rebased.target.arn);
-            ctx.report.task_definition = Some(target.clone());
-            ctx.record(|record| record.to = Some(target.clone()))
-                .await?;
-        }
-    }
+    let mut seen = SeenAll::new();
+    let mut updated: Vec<Target> = Vec::new();
     let mut updated_now = false;
-    let mut seen = Seen::from_service(&now);
-    if now.desired_revision() == target {
-        if assess_rollout(&now, &target) == RolloutProgress::Completed {
-            ctx.emit(Event::AlreadyLive {
-                task_definition: target.clone(),
-            });
-            return finish_live(ctx, request, &now, &prepared, &target, migrated_now, false).await;
+    for wave in waves(request) {
+        let wave_targets: Vec<Target> = targets
+            .iter()
+            .filter(|t| wave.contains(&t.service))
+            .cloned()
+            .collect();
+        let (rollouts, sent) =
+            update_wave(ctx, request, &lock_request, &wave_targets, &mut seen).await?;
+        updated_now |= sent;
+        updated.extend(
+            wave_targets
+                .iter()
+                .filter(|t| rollouts.iter().any(|r| r.service == t.service))
+                .cloned(),
+        );
+        if !request.wait || rollouts.is_empty() {
+            continue;
         }
-        // Rolling out already (a re-run after shipmate was killed mid-rollout): follow it.
-        ctx.service_updating = Some(target.clone());
-        ctx.report.deployment = Some(DeploymentReport {
-            id: now.deployment_of(&target).map(|d| d.id.clone()),
-            task_definition: target.clone(),
-            rollout_state: None,
-            reason: None,
-            rolled_back_to: None,
-        });
-    } else {
-        update_service(ctx, &lock_request, &request.service, &target).await?;
-        updated_now = true;
+        let ends = rollout::follow_all(
+            ctx,
+            &rollouts,
+            &mut seen,
+            ms(request.deploy_timeout),
+            ms(request.poll_interval),
+            request.rollback_on_failure,
+        )
+        .await?;
+        if ends.iter().any(|(_, end)| *end != RolloutEnd::Completed) {
+            return fail_rollout(ctx, request, &lock_request, &updated, ends, &mut seen).await;
+        }
     }
     if !request.wait {
         ctx.await_logs().await?;
         lock::close(ctx, EntryOutcome::Updated).await?;
         return Ok(());
     }
-    let failure_limit = now.circuit_breaker.is_none().then(|| {
-        request
-            .max_failed_tasks
-            .unwrap_or_else(|| default_failure_limit(now.desired_count))
-    });
-    let end = rollout::follow(
-        ctx,
-        &Rollout {
-            service: &request.service,
-            target: &target,
-            from: &prepared.from,
-            timeout_ms: ms(request.deploy_timeout),
-            poll_ms: ms(request.poll_interval),
-            failure_limit,
-        },
-        &mut seen,
-    )
-    .await?;
-    match end {
-        RolloutEnd::Completed => {
-            finish_live(
-                ctx,
-                request,
-                &now,
-                &prepared,
-                &target,
-                migrated_now,
-                updated_now,
-            )
-            .await
-        }
-        RolloutEnd::RolledBackByEcs { to, reason } => {
-            ctx.enter(Phase::Rollback);
-            ctx.emit(Event::RollbackStarted {
-                to: to.clone(),
-                reason: reason.clone(),
-            });
-            let steady = rollout::follow_steady(
-                ctx,
-                &request.service,
-                &to,
-                ms(request.deploy_timeout),
-                ms(request.poll_interval),
-                &mut seen,
-            )
-            .await?;
-            end_failed(ctx, request, reason, Some(to).filter(|_| steady), false).await
-        }
-        RolloutEnd::Failed { reason } => {
-            let rolled_back = if request.rollback_on_failure {
-                roll_back(
-                    ctx,
-                    request,
-                    &lock_request,
-                    &prepared.from,
-                    &reason,
-                    &mut seen,
-                )
-                .await?
-            } else {
-                None
-            };
-            let still_trying = rolled_back.is_none() && failure_limit.is_some();
-            end_failed(ctx, request, reason, rolled_back, still_trying).await
-        }
-        RolloutEnd::Replaced { by } => {
-            ctx.await_logs().await?;
-            lock::close(ctx, EntryOutcome::Superseded).await?;
-            Err(Stop::Error(ReleaseError::Replaced {
-                service: request.service.clone(),
-                by,
-            }))
-        }
-        RolloutEnd::TimedOut => {
-            let reason = "the rollout timed out";
-            let rolled_back = if request.rollback_on_failure {
-                roll_back(
-                    ctx,
-                    request,
-                    &lock_request,
-                    &prepared.from,
-                    reason,
-                    &mut seen,
-                )
-                .await?
-            } else {
-                None
-            };
-            ctx.await_logs().await?;
-            lock::close(ctx, EntryOutcome::TimedOut).await?;
-            Err(Stop::Error(ReleaseError::DeployTimeout {
-                service: request.service.clone(),
-                task_definition: target,
-                after: request.deploy_timeout,
-                rolled_back,
-            }))
-        }
-    }
+    finish_live(ctx, request, &source, migrated_now, updated_now).await
 }
 
-async fn end_failed(
+/// Updates the services of one wave that need it (rebased on a change made meanwhile), and
+/// returns the rollouts to follow and whether any UpdateService was sent.
+async fn update_wave(
     ctx: &mut Ctx,
     request: &DeployRequest,
-    reason: String,
-    rolled_back_to: Option<String>,
-    still_trying: bool,
+    lock_request: &LockRequest,
+    targets: &[Target],
+    seen: &mut SeenAll,
+) -> Result<(Vec<Rollout>, bool), Stop> {
+    let names: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
+    let views = ctx.active_services(&names).await?;
+    let held = ctx.held.clone().expect("the lock is held");
+    let mut rollouts = Vec::new();
+    let mut sent = false;
+    for (target, now) in targets.iter().zip(views) {
+        let already_sent =
+            held.resumed && held.record.move_of(&target.service).is_some_and(|m| m.sent);
+        let mut revision = target.td.arn.clone();
+        seen.insert(target.service.clone(), Seen::from_service(&now));
+        if already_sent && now.desired_revision() != revision {
+            // An earlier run of this release updated the service; its rollout ended without us.
+            let by = now.desired_revision().to_owned();
+            let end = if by == target.from {
+                RolloutEnd::Failed {
+                    reason: "the deployment of an earlier run of this release was rolled back"
+                        .to_owned(),
+                }
+            } else {
+                RolloutEnd::Replaced { by }
+            };
+            return fail_rollout(
+                ctx,
+                request,
+                lock_request,
+                &[],
+                vec![(target.service.clone(), end)],
+                seen,
+            )
+            .await
+            .map(|()| (Vec::new(), false));
+        }
+        let desired = now.desired_revision().to_owned();
+        if !already_sent && desired != target.base && desired != revision {
+            // Someone changed the service while we waited or migrated (an IaC apply, a
+            // config change): keep their change and release our image on top of it.
+            ctx.emit(Event::ServiceChanged {
+                service: target.service.clone(),
+                was: target.base.clone(),
+                now: desired.clone(),
+            });
+            let rebased = revision_with_image(ctx, request, &target.service, &desired).await?;
+            revision.clone_from(&rebased.td.arn);
+            let from = target.from.clone();
+            ctx.record(|record| {
+                record.set_move(&target.service, Some(from), Some(revision.clone()));
+            })
+            .await?;
+        }
+        if now.desired_revision() == revision {
+            if held.resumed && !already_sent && revision != target.from {
+                // The interrupted run's UpdateService went through before it could record it.
+                ctx.record(|record| record.mark_sent(&target.service))
+                    .await?;
+            }
+            if assess_rollout(&now, &revision) == RolloutProgress::Completed {
+                ctx.emit(Event::AlreadyLive {
+                    service: target.service.clone(),
+                    task_definition: revision.clone(),
+                });
+                service_report(ctx, &target.service).outcome = "already_live".to_owned();
+                continue;
+            }
+            // Rolling out already (a re-run after shipmate was killed mid-rollout): follow it.
+            ctx.service_updating = Some(revision.clone());
+            deployment_report(
+                ctx,
+                &target.service,
+                now.deployment_of(&revision).map(|d| d.id.clone()),
+                &revision,
+            );
+        } else {
+            update_service(ctx, lock_request, &target.service, &revision).await?;
+            sent = true;
+        }
+        service_report(ctx, &target.service).outcome = "updated".to_owned();
+        let failure_limit = now.circuit_breaker.is_none().then(|| {
+            request
+                .max_failed_tasks
+                .unwrap_or_else(|| default_failure_limit(now.desired_count))
+        });
+        rollouts.push(Rollout {
+            service: target.service.clone(),
+            target: revision,
+            from: target.from.clone(),
+            failure_limit,
+        });
+    }
+    Ok((rollouts, sent))
+}
+
+/// Some rollout did not complete: with `--rollback`, every service the release updated goes
+/// back to what was live before it (services ECS rolled back are only followed); then the
+/// release fails, naming what happened to each.
+async fn fail_rollout(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    lock_request: &LockRequest,
+    updated: &[Target],
+    ends: Vec<(String, RolloutEnd)>,
+    seen: &mut SeenAll,
 ) -> Result<(), Stop> {
+    let mut back: Vec<(String, String)> = Vec::new();
+    for (service, end) in &ends {
+        if let RolloutEnd::RolledBackByEcs { to, .. } = end {
+            back.push((service.clone(), to.clone()));
+        }
+    }
+    let ours_to_undo: Vec<&Target> = if request.rollback_on_failure {
+        updated
+            .iter()
+            .filter(|t| !back.iter().any(|(service, _)| *service == t.service))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !back.is_empty() || !ours_to_undo.is_empty() {
+        ctx.enter(Phase::Rollback);
+    }
+    let reason = ends
+        .iter()
+        .find_map(|(service, end)| match end {
+            RolloutEnd::Failed { reason } | RolloutEnd::RolledBackByEcs { reason, .. } => {
+                Some(format!("{service}: {reason}"))
+            }
+            RolloutEnd::TimedOut => Some(format!("{service}: the rollout timed out")),
+            RolloutEnd::Replaced { by } => Some(format!("{service}: replaced by {by}")),
+            RolloutEnd::Completed => None,
+        })
+        .unwrap_or_default();
+    for (service, to) in &back {
+        ctx.emit(Event::RollbackStarted {
+            service: service.clone(),
+            to: to.clone(),
+            reason: "ECS's circuit breaker".to_owned(),
+        });
+    }
+    for target in &ours_to_undo {
+        ctx.emit(Event::RollbackStarted {
+            service: target.service.clone(),
+            to: target.from.clone(),
+            reason: reason.clone(),
+        });
+        ctx.record(|record| record.state = State::RollingBack)
+            .await?;
+        lock::update_service(ctx, lock_request, &target.service, &target.from).await?;
+        back.push((target.service.clone(), target.from.clone()));
+    }
+    let steady = if back.is_empty() {
+        Vec::new()
+    } else {
+        rollout::follow_steady_all(
+            ctx,
+            &back,
+            seen,
+            ms(request.deploy_timeout),
+            ms(request.poll_interval),
+        )
+        .await?
+    };
     ctx.await_logs().await?;
-    lock::close(ctx, EntryOutcome::DeploymentFailed).await?;
-    Err(Stop::Error(ReleaseError::DeploymentFailed {
-        service: request.service.clone(),
-        reason,
-        rolled_back_to,
-        still_trying,
-    }))
+    let several = request.services.len() > 1;
+    let error = if let Some((service, RolloutEnd::Replaced { by })) = ends
+        .iter()
+        .find(|(_, end)| matches!(end, RolloutEnd::Replaced { .. }))
+        .filter(|_| {
+            !ends.iter().any(|(_, e)| {
+                matches!(
+                    e,
+                    RolloutEnd::Failed { .. } | RolloutEnd::RolledBackByEcs { .. }
+                )
+            })
+        }) {
+        lock::close(ctx, EntryOutcome::Superseded).await?;
+        ReleaseError::Replaced {
+            service: service.clone(),
+            by: by.clone(),
+        }
+    } else if ends
+        .iter()
+        .all(|(_, end)| matches!(end, RolloutEnd::TimedOut | RolloutEnd::Completed))
+    {
+        lock::close(ctx, EntryOutcome::TimedOut).await?;
+        let service = ends
+            .iter()
+            .find(|(_, end)| *end == RolloutEnd::TimedOut)
+            .map(|(service, _)| service.clone())
+            .unwrap_or_default();
+        let target = updated.iter().find(|t| t.service == service);
+        ReleaseError::DeployTimeout {
+            service: service.clone(),
+            task_definition: target.map(|t| t.td.arn.clone()).unwrap_or_default(),
+            after: request.deploy_timeout,
+            rolled_back: back
+                .iter()
+                .find(|(s, _)| *s == service && steady.contains(s))
+                .map(|(_, to)| to.clone()),
+        }
+    } else {
+        lock::close(ctx, EntryOutcome::DeploymentFailed).await?;
+        let (service, reason) = ends
+            .iter()
+            .find_map(|(service, end)| match end {
+                RolloutEnd::Failed { reason } | RolloutEnd::RolledBackByEcs { reason, .. } => {
+                    Some((service.clone(), reason.clone()))
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        // With several services, the outcomes below say where each one is.
+        let rolled_back_to = back
+            .iter()
+            .find(|(s, _)| *s == service && steady.contains(s) && !several)
+            .map(|(_, to)| to.clone());
+        let ecs_rolled_back = matches!(
+            ends.iter().find(|(s, _)| *s == service),
+            Some((_, RolloutEnd::RolledBackByEcs { .. }))
+        );
+        let reason = if several {
+            format!("{reason} ({})", outcomes(ctx))
+        } else {
+            reason
+        };
+        ReleaseError::DeploymentFailed {
+            service,
+            reason,
+            rolled_back_to,
+            still_trying: !request.rollback_on_failure
+                && !ecs_rolled_back
+                && ends
+                    .iter()
+                    .any(|(_, end)| matches!(end, RolloutEnd::Failed { .. })),
+        }
+    };
+    Err(Stop::Error(error))
+}
+
+/// Where each service of a release of several ended, in words: `web is on web:2, worker was
+/// rolled back to worker:1`.
+fn outcomes(ctx: &Ctx) -> String {
+    let short = |arn: &Option<String>| {
+        arn.as_deref()
+            .map_or("?", |a| a.rsplit('/').next().unwrap_or(a))
+            .to_owned()
+    };
+    ctx.report
+        .services
+        .iter()
+        .map(|s| {
+            let name = &s.service;
+            let back_to = s
+                .rollback
+                .as_ref()
+                .map(|r| r.task_definition.clone())
+                .or_else(|| s.deployment.as_ref().and_then(|d| d.rolled_back_to.clone()))
+                .or_else(|| s.previous_task_definition.clone());
+            match s.outcome.as_str() {
+                "completed" => format!("{name} is on {}", short(&s.task_definition)),
+                "already_live" => format!("{name} already ran {}", short(&s.task_definition)),
+                "updated" => format!("{name} was updated to {}", short(&s.task_definition)),
+                "rolled_back" => format!("{name} was rolled back to {}", short(&back_to)),
+                "failed" => format!("{name} failed on {}", short(&s.task_definition)),
+                "timed_out" => format!("{name} timed out"),
+                "replaced" => format!("{name} was replaced by another deployment"),
+                _ => format!(
+                    "{name} was not deployed (it runs {})",
+                    short(&s.previous_task_definition)
+                ),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The release is live: post-deploy (when something changed), then close.
 async fn finish_live(
     ctx: &mut Ctx,
     request: &DeployRequest,
-    service: &ServiceView,
-    prepared: &Prepared,
-    target: &str,
+    source: &MigrationSource,
     migrated_now: bool,
     updated_now: bool,
 ) -> Result<(), Stop> {
+    for section in &mut ctx.report.services {
+        if section.outcome == "updated" {
+            section.outcome = "completed".to_owned();
+        }
+    }
     if let (Some(command), true) = (&request.post_deploy, migrated_now || updated_now) {
         ctx.enter(Phase::PostDeploy);
         let release_id = ctx.report.release_id.clone().unwrap_or_default();
         let mut spec = spec_for_service(
-            Some(service),
-            target,
-            &prepared.container,
+            Some(&source.service),
+            &source.td.arn,
+            &source.container,
             command.clone(),
             request.launch_type.as_deref(),
             request.allow_spot,
@@ -354,7 +536,7 @@ async fn finish_live(
             OneOff {
                 role: TaskRole::PostDeploy,
                 spec,
-                td: &prepared.target,
+                td: &source.td,
                 timeout_ms: ms(request.post_deploy_timeout),
                 poll_ms: ms(request.poll_interval),
                 quiet_ms: ms(request.log_quiet_period),
@@ -377,112 +559,216 @@ async fn finish_live(
     lock::close(ctx, outcome).await
 }
 
-/// Reads the service's revisions and registers (or reuses) the release's.
+/// One service's revision: the one an interrupted run registered, or a new one like the
+/// service's desired revision with the release's image.
 async fn prepare(
     ctx: &mut Ctx,
     request: &DeployRequest,
     service: &ServiceView,
-) -> Result<Prepared, Stop> {
+) -> Result<Target, Stop> {
+    let name = service.service_name.clone();
     let held = ctx.held.clone().expect("the lock is held");
-    let recorded_target = held.record.to.clone().filter(|_| held.resumed);
-    let prepared = match recorded_target {
-        Some(to) => {
+    let recorded = held
+        .record
+        .move_of(&name)
+        .filter(|_| held.resumed)
+        .and_then(|m| Some((m.from.clone(), m.to.clone()?)));
+    let target = match recorded {
+        Some((from, to)) => {
             // Resume exactly what the interrupted run registered, so its RunTask is the same.
-            let target = ctx.describe_task_definition(&to).await?;
-            let container = choose_container(
-                &target.arn,
-                &target.containers,
-                request.container.as_deref(),
-            )
-            .map_err(|e| Stop::Error(e.into()))?
-            .name
-            .clone();
-            let from = held
-                .record
-                .from
-                .clone()
-                .unwrap_or_else(|| service.live_revision().to_owned());
+            let td = ctx.describe_task_definition(&to).await?;
+            let containers = moved(&td, request)?;
+            let from = from.unwrap_or_else(|| service.live_revision().to_owned());
             ctx.emit(Event::RevisionReady {
-                task_definition: target.arn.clone(),
+                service: name.clone(),
+                task_definition: td.arn.clone(),
                 previous_task_definition: from.clone(),
-                container: container.clone(),
+                containers: containers.clone(),
                 image_from: String::new(),
                 reused: true,
             });
-            Prepared {
+            Target {
+                service: name.clone(),
                 from,
-                base: target.arn.clone(),
-                target,
-                container,
+                base: td.arn.clone(),
+                td,
+                containers,
             }
         }
         None => {
-            let from = service.live_revision().to_owned();
-            let mut prepared =
-                revision_with_image(ctx, request, service.desired_revision()).await?;
-            prepared.from = from;
-            prepared
+            let mut target =
+                revision_with_image(ctx, request, &name, service.desired_revision()).await?;
+            target.from = service.live_revision().to_owned();
+            target
         }
     };
-    ctx.report.container = Some(prepared.container.clone());
-    ctx.report.previous_task_definition = Some(prepared.from.clone());
-    ctx.report.task_definition = Some(prepared.target.arn.clone());
-    Ok(prepared)
+    let section = service_report(ctx, &name);
+    section.previous_task_definition = Some(target.from.clone());
+    section.task_definition = Some(target.td.arn.clone());
+    if ctx.report.services.first().map(|s| s.service.as_str()) == Some(name.as_str()) {
+        ctx.report.container = target.containers.first().cloned();
+        ctx.report.previous_task_definition = Some(target.from.clone());
+        ctx.report.task_definition = Some(target.td.arn.clone());
+    }
+    Ok(target)
 }
 
-/// A revision like `base` with the release's image in its container.
-async fn revision_with_image(
-    ctx: &mut Ctx,
-    request: &DeployRequest,
-    base: &str,
-) -> Result<Prepared, Stop> {
-    let base_view = ctx.describe_task_definition(base).await?;
-    let chosen = choose_container(
-        &base_view.arn,
-        &base_view.containers,
+/// The names of the containers of `td` that get the release's image.
+fn moved(td: &TaskDefinitionView, request: &DeployRequest) -> Result<Vec<String>, Stop> {
+    Ok(containers_to_release(
+        &td.arn,
+        &td.containers,
+        &request.image,
         request.container.as_deref(),
     )
     .map_err(|e| Stop::Error(e.into()))?
-    .clone();
+    .into_iter()
+    .map(|c| c.name.clone())
+    .collect())
+}
+
+/// A revision like `base` with the release's image in the containers that get it.
+pub(super) async fn revision_with_image(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    service: &str,
+    base: &str,
+) -> Result<Target, Stop> {
+    let base_view = ctx.describe_task_definition(base).await?;
+    let containers = moved(&base_view, request)?;
     let command = Command::RegisterRevision {
         base: base_view.arn.clone(),
-        container: chosen.name.clone(),
+        containers: containers.clone(),
         image: request.image.clone(),
     };
     let (arn, reused) = match ctx.call(command).await? {
         Observation::RevisionRegistered { arn, reused } => (arn, reused),
         other => return Err(ctx.unexpected("RegisterTaskDefinition", &other)),
     };
-    let mut target = base_view.clone();
-    target.arn.clone_from(&arn);
-    for container in target
+    let mut td = base_view.clone();
+    td.arn.clone_from(&arn);
+    let mut changes = Vec::new();
+    for container in td
         .containers
         .iter_mut()
-        .filter(|c| c.name == chosen.name)
+        .filter(|c| containers.contains(&c.name))
     {
+        changes.push(ContainerChange {
+            name: container.name.clone(),
+            from: container.image.clone(),
+            to: request.image.clone(),
+        });
         container.image.clone_from(&request.image);
     }
-    ctx.report.revision_reused = reused;
+    let image_from = changes.first().map(|c| c.from.clone()).unwrap_or_default();
+    let section = service_report(ctx, service);
+    section.revision_reused = reused;
+    section.containers = changes;
+    if ctx.report.services.first().map(|s| s.service.as_str()) == Some(service) {
+        ctx.report.revision_reused = reused;
+    }
     ctx.emit(Event::RevisionReady {
+        service: service.to_owned(),
         task_definition: arn,
         previous_task_definition: base_view.arn.clone(),
-        container: chosen.name.clone(),
-        image_from: chosen.image.clone(),
+        containers: containers.clone(),
+        image_from,
         reused,
     });
-    Ok(Prepared {
+    Ok(Target {
+        service: service.to_owned(),
         from: base_view.arn.clone(),
         base: base_view.arn,
-        target,
-        container: chosen.name,
+        td,
+        containers,
     })
 }
 
-/// What the ledger says of this release before it goes on: the successful migration it already
-/// has on record (an interrupted run's, our resumed entry; or a finished run's when no release
-/// migrated or went live since), or that it is superseded: an earlier run of it lost its lock
-/// (broken or unlocked) and a newer release went live after that, so finishing it now would put
-/// an older release over a newer one.
+/// Where the migration runs: the chosen service's new revision (or a revision of the separate
+/// migration family, kept in step with the release's image), with that service's network.
+async fn migration_source(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    services: &[ServiceView],
+    targets: &[Target],
+) -> Result<MigrationSource, Stop> {
+    let name = request
+        .migrate_shape
+        .service
+        .clone()
+        .or_else(|| request.services.first().cloned())
+        .unwrap_or_default();
+    let (Some(service), Some(target)) = (
+        services.iter().find(|s| s.service_name == name),
+        targets.iter().find(|t| t.service == name),
+    ) else {
+        return Err(Stop::Error(ReleaseError::Invalid(format!(
+            "the migration runs from service `{name}`, which is not one of the release's services ({})",
+            request.services.join(", ")
+        ))));
+    };
+    let (td, containers) = match &request.migrate_shape.family {
+        Some(family) => {
+            let held = ctx.held.clone().expect("the lock is held");
+            let recorded = held
+                .record
+                .migration
+                .as_ref()
+                .and_then(|m| m.task_definition.clone())
+                .filter(|_| held.resumed);
+            let td = match recorded {
+                Some(arn) => ctx.describe_task_definition(&arn).await?,
+                None => {
+                    revision_with_image(ctx, request, &format!("{family} (migration)"), family)
+                        .await?
+                        .td
+                }
+            };
+            let containers = moved(&td, request)?;
+            (td, containers)
+        }
+        None => (target.td.clone(), target.containers.clone()),
+    };
+    let chosen: Vec<&crate::plan::ContainerChoice> = td
+        .containers
+        .iter()
+        .filter(|c| containers.contains(&c.name))
+        .collect();
+    let container = command_container(&chosen)
+        .map(|c| c.name.clone())
+        .ok_or_else(|| {
+            Stop::Error(ReleaseError::Invalid(format!(
+                "no container of {} gets the image {}",
+                td.arn, request.image
+            )))
+        })?;
+    let shape = &request.migrate_shape;
+    if shape.task_cpu.is_some() || shape.task_memory.is_some() {
+        let launch = crate::plan::migration_launch(
+            service.launch_type.as_deref(),
+            &service.capacity,
+            request.launch_type.as_deref(),
+            request.allow_spot,
+        );
+        if launch.is_fargate() == Some(true) {
+            crate::plan::check_fargate_size(
+                shape.task_cpu.as_deref().or(td.cpu.as_deref()),
+                shape.task_memory.as_deref().or(td.memory.as_deref()),
+            )
+            .map_err(|message| {
+                Stop::Error(ReleaseError::Invalid(format!(
+                    "the migration's size: {message}"
+                )))
+            })?;
+        }
+    }
+    Ok(MigrationSource {
+        service: service.clone(),
+        td,
+        container,
+    })
+}
+
 struct LookBack {
     /// This release's migration already passed (that task).
     migrated: Option<String>,
@@ -490,6 +776,11 @@ struct LookBack {
     failed_before: Option<String>,
 }
 
+/// What the ledger says of this release before it goes on: the successful migration it already
+/// has on record (an interrupted run's, our resumed entry; or a finished run's when no release
+/// migrated or went live since), or that it is superseded: an earlier run of it lost its lock
+/// (broken or unlocked) and a newer release went live after that, so finishing it now would put
+/// an older release over a newer one.
 async fn look_back(
     ctx: &mut Ctx,
     lock_request: &LockRequest,
@@ -527,7 +818,7 @@ async fn look_back(
         if lost && let Some(newer) = ledger::overtaken_by(&entries[..own], entries[own].revision) {
             let record = newer.record.clone();
             return Err(Stop::Error(ReleaseError::Superseded {
-                service: lock_request.record.services.join(" "),
+                service: lock_request.record.services().collect::<Vec<_>>().join(" "),
                 by_release: record
                     .as_ref()
                     .map_or_else(|| newer.arn.clone(), |r| r.release_id.clone()),
@@ -546,6 +837,20 @@ async fn look_back(
     })
 }
 
+fn deployment_report(ctx: &mut Ctx, service: &str, id: Option<String>, target: &str) {
+    let report = DeploymentReport {
+        id,
+        task_definition: target.to_owned(),
+        rollout_state: None,
+        reason: None,
+        rolled_back_to: None,
+    };
+    if ctx.report.services.first().map(|s| s.service.as_str()) == Some(service) {
+        ctx.report.deployment = Some(report.clone());
+    }
+    service_report(ctx, service).deployment = Some(report);
+}
+
 async fn update_service(
     ctx: &mut Ctx,
     lock_request: &LockRequest,
@@ -555,7 +860,8 @@ async fn update_service(
     let updated = lock::update_service(ctx, lock_request, service, target).await?;
     let now = ctx.now();
     ctx.record(|record| {
-        record.live_at = Some(now);
+        record.live_at.get_or_insert(now);
+        record.mark_sent(service);
         record.state = State::Deploying;
     })
     .await?;
@@ -565,47 +871,10 @@ async fn update_service(
         .find(|d| d.task_definition == target && d.status == "PRIMARY")
         .map(|d| d.id.clone());
     ctx.emit(Event::ServiceUpdated {
+        service: service.to_owned(),
         task_definition: target.to_owned(),
         deployment_id: deployment_id.clone(),
     });
-    ctx.report.deployment = Some(DeploymentReport {
-        id: deployment_id,
-        task_definition: target.to_owned(),
-        rollout_state: None,
-        reason: None,
-        rolled_back_to: None,
-    });
+    deployment_report(ctx, service, deployment_id, target);
     Ok(updated)
-}
-
-/// `--rollback`: back to what was live before this release, and wait for it.
-async fn roll_back(
-    ctx: &mut Ctx,
-    request: &DeployRequest,
-    lock_request: &LockRequest,
-    to: &str,
-    reason: &str,
-    seen: &mut Seen,
-) -> Result<Option<String>, Stop> {
-    ctx.enter(Phase::Rollback);
-    ctx.emit(Event::RollbackStarted {
-        to: to.to_owned(),
-        reason: reason.to_owned(),
-    });
-    ctx.record(|record| record.state = State::RollingBack)
-        .await?;
-    lock::update_service(ctx, lock_request, &request.service, to).await?;
-    let steady = rollout::follow_steady(
-        ctx,
-        &request.service,
-        to,
-        ms(request.deploy_timeout),
-        ms(request.poll_interval),
-        seen,
-    )
-    .await?;
-    if let Some(deployment) = ctx.report.deployment.as_mut() {
-        deployment.rolled_back_to = steady.then(|| to.to_owned());
-    }
-    Ok(steady.then(|| to.to_owned()))
 }

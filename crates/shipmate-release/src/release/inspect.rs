@@ -9,7 +9,7 @@ use crate::ids::{self, ReleaseInputs};
 use crate::io::{Command, Observation};
 use crate::ledger::{self, Entry, EntryOutcome, State};
 use crate::machine::{Io, Machine};
-use crate::plan::{FieldChange, Plan, choose_container, migration_launch};
+use crate::plan::{ContainerPlan, Plan, ServicePlan, containers_to_release, migration_launch};
 use crate::report::service_console_url;
 use crate::service::ServiceView;
 use crate::task::TaskView;
@@ -40,14 +40,20 @@ impl LockView {
 /// `shipmate status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Status {
-    pub service: ServiceView,
-    pub console_url: Option<String>,
+    pub services: Vec<ServiceStatus>,
     pub lock: LockView,
     /// The ledger's latest entries, newest first.
     pub releases: Vec<Entry>,
-    /// Where `shipmate rollback` would go now.
+}
+
+/// One service in `shipmate status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceStatus {
+    pub service: ServiceView,
+    pub console_url: Option<String>,
+    /// Where `shipmate rollback` would take it now.
     pub rollback_to: Option<String>,
-    /// `shipmate run` tasks of the service's family ECS still knows (about an hour).
+    /// `shipmate run` tasks of its family ECS still knows (about an hour).
     pub run_tasks: Vec<TaskView>,
 }
 
@@ -55,7 +61,7 @@ pub struct Status {
 #[derive(Debug, Clone)]
 pub struct UnlockRequest {
     pub cluster: String,
-    pub service: String,
+    pub services: Vec<String>,
     pub lock_key: Option<String>,
     /// Who releases it, recorded on the entry.
     pub by: String,
@@ -130,8 +136,8 @@ pub fn status(request: UnlockRequest) -> Machine<Result<Status, ReleaseError>> {
 }
 
 async fn read_status(ctx: &mut Ctx, request: &UnlockRequest) -> Result<Status, Stop> {
-    let service = ctx.describe_service(&request.service).await?;
-    let family = family_of_service(ctx, request.lock_key.as_deref(), &service).await?;
+    let views = ctx.describe_services(&request.services).await?;
+    let family = family_of_service(ctx, request.lock_key.as_deref(), &views[0]).await?;
     let lock = lock_view(ctx, &family).await?;
     let releases = match newest_revision(ctx, &family).await? {
         Some(newest) => {
@@ -144,38 +150,49 @@ async fn read_status(ctx: &mut Ctx, request: &UnlockRequest) -> Result<Status, S
         }
         None => Vec::new(),
     };
-    let rollback_to = ledger::rollback_target(&releases, &request.service, service.live_revision())
-        .map(str::to_owned);
-    let family_of_td = service
-        .desired_revision()
-        .rsplit('/')
-        .next()
-        .and_then(|tail| tail.split(':').next())
-        .unwrap_or_default()
-        .to_owned();
-    let mut run_arns = Vec::new();
-    for stopped in [false, true] {
-        match ctx
-            .call(Command::ListTasks {
-                family: Some(family_of_td.clone()),
-                started_by: Some("shipmate/run".to_owned()),
-                stopped,
-            })
-            .await?
-        {
-            Observation::TaskArns(arns) => run_arns.extend(arns),
-            other => return Err(ctx.unexpected("ListTasks", &other)),
+    let mut services = Vec::with_capacity(views.len());
+    for service in views {
+        let rollback_to =
+            ledger::rollback_target(&releases, &service.service_name, service.live_revision())
+                .map(str::to_owned);
+        let family_of_td = service
+            .desired_revision()
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split(':').next())
+            .unwrap_or_default()
+            .to_owned();
+        let mut run_arns = Vec::new();
+        for stopped in [false, true] {
+            match ctx
+                .call(Command::ListTasks {
+                    family: Some(family_of_td.clone()),
+                    started_by: Some("shipmate/run".to_owned()),
+                    stopped,
+                })
+                .await?
+            {
+                Observation::TaskArns(arns) => run_arns.extend(arns),
+                other => return Err(ctx.unexpected("ListTasks", &other)),
+            }
         }
+        let mut run_tasks = ctx.describe_tasks(&run_arns).await?;
+        run_tasks.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+        services.push(ServiceStatus {
+            console_url: service_console_url(
+                &service.service_arn,
+                &request.cluster,
+                &service.service_name,
+            ),
+            service,
+            rollback_to,
+            run_tasks,
+        });
     }
-    let mut run_tasks = ctx.describe_tasks(&run_arns).await?;
-    run_tasks.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     Ok(Status {
-        console_url: service_console_url(&service.service_arn, &request.cluster, &request.service),
-        service,
+        services,
         lock,
         releases,
-        rollback_to,
-        run_tasks,
     })
 }
 
@@ -184,7 +201,7 @@ pub fn unlock_inspect(request: UnlockRequest) -> Machine<Result<LockView, Releas
     Machine::new(|io: Io| async move {
         let mut ctx = Ctx::new(io, &request.cluster);
         let result = async {
-            let service = ctx.describe_service(&request.service).await?;
+            let service = ctx.describe_service(&request.services[0]).await?;
             let family = family_of_service(&mut ctx, request.lock_key.as_deref(), &service).await?;
             lock_view(&mut ctx, &family).await
         }
@@ -224,61 +241,122 @@ pub fn plan(request: DeployRequest) -> Machine<Result<Plan, ReleaseError>> {
 }
 
 async fn read_plan(ctx: &mut Ctx, request: &DeployRequest) -> Result<Plan, Stop> {
-    let service = ctx.describe_service(&request.service).await?;
-    let current_arn = service.desired_revision().to_owned();
-    let current = ctx.describe_task_definition(&current_arn).await?;
-    let chosen = choose_container(
-        &current.arn,
-        &current.containers,
-        request.container.as_deref(),
-    )
-    .map_err(|e| Stop::Error(e.into()))?
-    .clone();
+    let views = ctx.describe_services(&request.services).await?;
+    let mut services = Vec::with_capacity(views.len());
+    for view in &views {
+        let current = ctx
+            .describe_task_definition(view.desired_revision())
+            .await?;
+        let moved: Vec<String> = containers_to_release(
+            &current.arn,
+            &current.containers,
+            &request.image,
+            request.container.as_deref(),
+        )
+        .map_err(|e| Stop::Error(e.into()))?
+        .into_iter()
+        .map(|c| c.name.clone())
+        .collect();
+        let containers: Vec<ContainerPlan> = current
+            .containers
+            .iter()
+            .map(|c| ContainerPlan {
+                name: c.name.clone(),
+                essential: c.essential,
+                image_from: c.image.clone(),
+                image_to: if moved.contains(&c.name) {
+                    request.image.clone()
+                } else {
+                    c.image.clone()
+                },
+            })
+            .collect();
+        let unchanged = containers.iter().all(|c| c.image_from == c.image_to);
+        services.push(ServicePlan {
+            service: view.service_name.clone(),
+            task_definition_from: current.arn.clone(),
+            live_task_definition: view.live_revision().to_owned(),
+            reuses_revision: unchanged.then(|| current.arn.clone()),
+            containers,
+            network: view.network.clone(),
+            platform_version: view.platform_version.clone(),
+            desired_count: view.desired_count,
+            circuit_breaker: view.circuit_breaker.is_some(),
+        });
+    }
     let key = request
         .lock
         .key
         .clone()
         .unwrap_or_else(|| ledger::default_key(&request.cluster, &request.image));
     let lock = lock_view(ctx, &ledger::family(&key)).await?;
-    let changes = if chosen.image == request.image {
-        Vec::new()
-    } else {
-        vec![FieldChange {
-            field: format!("containerDefinitions[{}].image", chosen.name),
-            from: chosen.image.clone(),
-            to: request.image.clone(),
-        }]
-    };
+    let migrate_service = request
+        .migrate_shape
+        .service
+        .clone()
+        .or_else(|| request.services.first().cloned())
+        .unwrap_or_default();
+    let source = views
+        .iter()
+        .find(|v| v.service_name == migrate_service)
+        .ok_or_else(|| {
+            Stop::Error(ReleaseError::Invalid(format!(
+                "the migration runs from service `{migrate_service}`, which is not one of the release's services ({})",
+                request.services.join(", ")
+            )))
+        })?;
+    let launch = migration_launch(
+        source.launch_type.as_deref(),
+        &source.capacity,
+        request.launch_type.as_deref(),
+        request.allow_spot,
+    );
+    let shape = &request.migrate_shape;
+    if request.migrate.is_some()
+        && (shape.task_cpu.is_some() || shape.task_memory.is_some())
+        && launch.is_fargate() == Some(true)
+    {
+        // The size the migration task would have: the overrides over its task definition's.
+        let td = ctx
+            .describe_task_definition(shape.family.as_deref().unwrap_or(source.desired_revision()))
+            .await?;
+        crate::plan::check_fargate_size(
+            shape.task_cpu.as_deref().or(td.cpu.as_deref()),
+            shape.task_memory.as_deref().or(td.memory.as_deref()),
+        )
+        .map_err(|message| {
+            Stop::Error(ReleaseError::Invalid(format!(
+                "the migration's size: {message}"
+            )))
+        })?;
+    }
     Ok(Plan {
         release_id: ids::release_id(&ReleaseInputs {
             cluster: &request.cluster,
-            service: &request.service,
+            service: &request.services.join(","),
             image: &request.image,
             container: request.container.as_deref().unwrap_or(""),
             migrate: request.migrate.as_deref(),
         }),
         cluster: request.cluster.clone(),
-        service: request.service.clone(),
-        container: chosen.name.clone(),
-        image_from: chosen.image.clone(),
-        image_to: request.image.clone(),
-        task_definition_from: current.arn.clone(),
-        live_task_definition: service.live_revision().to_owned(),
-        reuses_revision: (chosen.image == request.image).then(|| current.arn.clone()),
-        changes,
+        image: request.image.clone(),
+        services,
+        waves: super::deploy::waves(request),
         migrate_command: request.migrate.clone(),
+        migrate_service,
+        migrate_family: request.migrate_shape.family.clone(),
         migrate_cpu: request.migrate_cpu,
         migrate_memory: request.migrate_memory,
-        launch: migration_launch(
-            service.launch_type.as_deref(),
-            &service.capacity,
-            request.launch_type.as_deref(),
-            request.allow_spot,
-        ),
-        platform_version: service.platform_version.clone(),
-        network: service.network.clone(),
-        desired_count: service.desired_count,
-        circuit_breaker: service.circuit_breaker.is_some(),
+        migrate_task_cpu: request.migrate_shape.task_cpu.clone(),
+        migrate_task_memory: request.migrate_shape.task_memory.clone(),
+        migrate_environment: shape
+            .environment
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
+        migrate_task_role_arn: shape.task_role_arn.clone(),
+        migrate_execution_role_arn: shape.execution_role_arn.clone(),
+        launch,
         migrate_timeout: request.migrate_timeout,
         deploy_timeout: request.deploy_timeout,
         poll_interval: request.poll_interval,

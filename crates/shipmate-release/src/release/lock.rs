@@ -377,7 +377,7 @@ pub(crate) async fn ensure_held(ctx: &mut Ctx, request: &LockRequest) -> Result<
     if let Some(newer) = ledger::overtaken_by(&entries, held.entry.revision) {
         let record = newer.record.clone();
         return Err(Stop::Error(ReleaseError::Superseded {
-            service: held.record.services.join(" "),
+            service: held.record.services().collect::<Vec<_>>().join(" "),
             by_release: record
                 .as_ref()
                 .map_or_else(|| newer.arn.clone(), |r| r.release_id.clone()),

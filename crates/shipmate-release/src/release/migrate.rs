@@ -4,24 +4,31 @@
 
 use crate::event::{Event, TaskRole};
 use crate::ids;
-use crate::io::LogFollowSpec;
+use crate::io::{LogFollowSpec, TaskDefinitionView};
 use crate::ledger::MigrationRecord;
 use crate::service::ServiceView;
-use crate::task::{TaskProgress, TaskView, assess_task, is_replay};
+use crate::task::{TaskProgress, TaskView, assess_task_for, is_replay};
 
 use super::DeployRequest;
 use super::ctx::{Ctx, Stop, ms};
-use super::deploy::Prepared;
 use super::lock::{self, LockRequest};
 use super::tasks::{self, Follow, Followed, Started, log_spec, logs_or_say_why, spec_for_service};
+
+/// Where the migration runs: a revision carrying the release's image, the container its
+/// command replaces, and the service whose network and launch settings it uses.
+#[derive(Debug, Clone)]
+pub(super) struct MigrationSource {
+    pub(super) service: ServiceView,
+    pub(super) td: TaskDefinitionView,
+    pub(super) container: String,
+}
 
 /// Runs (or attaches to) the release's migration and follows it to its end.
 pub(super) async fn migrate(
     ctx: &mut Ctx,
     request: &DeployRequest,
     lock_request: &LockRequest,
-    service: &ServiceView,
-    prepared: &Prepared,
+    source: &MigrationSource,
     command: &[String],
     earlier_runs: u32,
 ) -> Result<Followed, Stop> {
@@ -35,7 +42,10 @@ pub(super) async fn migrate(
             .await?
             .into_iter()
             .next();
-        match task.as_ref().map(assess_task) {
+        match task
+            .as_ref()
+            .map(|t| assess_task_for(t, Some(&source.container)))
+        {
             Some(TaskProgress::Finished(outcome)) if !outcome.succeeded() => {
                 ctx.emit(Event::PreviousAttemptFailed {
                     task_arn,
@@ -45,7 +55,7 @@ pub(super) async fn migrate(
             }
             Some(_) => {
                 let task = task.expect("matched Some");
-                return attach(ctx, request, prepared, task, attempt).await;
+                return attach(ctx, request, source, task, attempt).await;
             }
             None => {
                 // Forgotten by ECS (stopped over an hour ago): its result is unknown, and a
@@ -63,11 +73,13 @@ pub(super) async fn migrate(
             .map(|m| m.attempt);
         // Attempt 0 needs no record: a re-run starts from it anyway.
         if recorded_attempt.unwrap_or(0) != attempt {
+            let td = source.td.arn.clone();
             ctx.record(|record| {
                 record.migration = Some(MigrationRecord {
                     attempt,
                     task_arn: None,
                     passed: None,
+                    task_definition: Some(td),
                 });
             })
             .await?;
@@ -76,15 +88,22 @@ pub(super) async fn migrate(
         lock::ensure_held(ctx, lock_request).await?;
         let held = ctx.held.clone().expect("the lock is held");
         let mut spec = spec_for_service(
-            Some(service),
-            &prepared.target.arn,
-            &prepared.container,
+            Some(&source.service),
+            &source.td.arn,
+            &source.container,
             command.to_vec(),
             request.launch_type.as_deref(),
             request.allow_spot,
         );
+        let shape = &request.migrate_shape;
         spec.cpu = request.migrate_cpu;
         spec.memory = request.migrate_memory;
+        spec.environment.clone_from(&shape.environment);
+        spec.task_cpu.clone_from(&shape.task_cpu);
+        spec.task_memory.clone_from(&shape.task_memory);
+        spec.task_role_arn.clone_from(&shape.task_role_arn);
+        spec.execution_role_arn
+            .clone_from(&shape.execution_role_arn);
         spec.started_by = ids::started_by(&held.record.release_id);
         spec.client_token = Some(ids::migration_token(
             &held.family,
@@ -103,7 +122,7 @@ pub(super) async fn migrate(
                 .await;
             return Err(lock::lost(
                 ctx,
-                &request.service,
+                &source.service.service_name,
                 "RunTask",
                 called_at,
                 Some(arn),
@@ -113,18 +132,18 @@ pub(super) async fn migrate(
             Started::Task(task) => {
                 let replay = held.resumed && is_replay(&task, called_at);
                 if !replay {
-                    record_task(ctx, attempt, &task.task_arn).await?;
+                    record_task(ctx, attempt, &task.task_arn, &source.td.arn).await?;
                     ctx.emit(Event::TaskStarted {
                         role: TaskRole::Migrate,
                         task_arn: task.task_arn.clone(),
                         attached: false,
                         attempt: attempt + earlier_runs,
                     });
-                    let logs = migration_logs(ctx, request, prepared, &task);
+                    let logs = migration_logs(ctx, request, source, &task);
                     return tasks::follow(
                         ctx,
                         task,
-                        &migration_follow(request, logs, false, attempt + earlier_runs),
+                        &migration_follow(request, source, logs, false, attempt + earlier_runs),
                     )
                     .await;
                 }
@@ -136,7 +155,8 @@ pub(super) async fn migrate(
                     .into_iter()
                     .next()
                     .unwrap_or(task);
-                if let TaskProgress::Finished(outcome) = assess_task(&full)
+                if let TaskProgress::Finished(outcome) =
+                    assess_task_for(&full, Some(&source.container))
                     && !outcome.succeeded()
                 {
                     ctx.emit(Event::PreviousAttemptFailed {
@@ -146,8 +166,8 @@ pub(super) async fn migrate(
                     attempt += 1;
                     continue;
                 }
-                record_task(ctx, attempt, &arn).await?;
-                return attach(ctx, request, prepared, full, attempt).await;
+                record_task(ctx, attempt, &arn, &source.td.arn).await?;
+                return attach(ctx, request, source, full, attempt).await;
             }
             Started::Conflict(arns) => {
                 // Our token, other parameters: an earlier run of this release with other flags.
@@ -171,12 +191,18 @@ pub(super) async fn migrate(
     }
 }
 
-async fn record_task(ctx: &mut Ctx, attempt: u32, task_arn: &str) -> Result<(), Stop> {
+async fn record_task(
+    ctx: &mut Ctx,
+    attempt: u32,
+    task_arn: &str,
+    task_definition: &str,
+) -> Result<(), Stop> {
     ctx.record(|record| {
         record.migration = Some(MigrationRecord {
             attempt,
             task_arn: Some(task_arn.to_owned()),
             passed: None,
+            task_definition: Some(task_definition.to_owned()),
         });
     })
     .await
@@ -184,12 +210,15 @@ async fn record_task(ctx: &mut Ctx, attempt: u32, task_arn: &str) -> Result<(), 
 
 fn migration_follow(
     request: &DeployRequest,
+    source: &MigrationSource,
     logs: Option<LogFollowSpec>,
     attached: bool,
     attempt: u32,
 ) -> Follow {
     Follow {
         role: TaskRole::Migrate,
+        // The migration's own exit code is the gate; the task's other containers only stop.
+        container: Some(source.container.clone()),
         timeout_ms: ms(request.migrate_timeout),
         poll_ms: ms(request.poll_interval),
         on_cancel: request.on_cancel,
@@ -202,14 +231,14 @@ fn migration_follow(
 fn migration_logs(
     ctx: &Ctx,
     request: &DeployRequest,
-    prepared: &Prepared,
+    source: &MigrationSource,
     task: &TaskView,
 ) -> Option<LogFollowSpec> {
     logs_or_say_why(
         ctx,
         log_spec(
-            &prepared.target,
-            &prepared.container,
+            &source.td,
+            &source.container,
             task.task_id(),
             TaskRole::Migrate,
             ms(request.poll_interval),
@@ -222,7 +251,7 @@ fn migration_logs(
 async fn attach(
     ctx: &mut Ctx,
     request: &DeployRequest,
-    prepared: &Prepared,
+    source: &MigrationSource,
     task: TaskView,
     attempt: u32,
 ) -> Result<Followed, Stop> {
@@ -232,6 +261,11 @@ async fn attach(
         attached: true,
         attempt,
     });
-    let logs = migration_logs(ctx, request, prepared, &task);
-    tasks::follow(ctx, task, &migration_follow(request, logs, true, attempt)).await
+    let logs = migration_logs(ctx, request, source, &task);
+    tasks::follow(
+        ctx,
+        task,
+        &migration_follow(request, source, logs, true, attempt),
+    )
+    .await
 }

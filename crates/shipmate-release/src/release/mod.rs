@@ -21,7 +21,9 @@ use crate::ledger::EntryOutcome;
 use crate::machine::{Io, Machine};
 use crate::report::Report;
 
-pub use inspect::{LockView, Status, UnlockRequest, plan, status, unlock_close, unlock_inspect};
+pub use inspect::{
+    LockView, ServiceStatus, Status, UnlockRequest, plan, status, unlock_close, unlock_inspect,
+};
 pub use lock::LIST_LAG_MS;
 pub use tasks::LOG_DRAIN_CAP_MS;
 
@@ -40,16 +42,37 @@ pub struct LockSettings {
     pub by: String,
 }
 
+/// What the migration task looks like beyond the command (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationShape {
+    /// The service whose new revision, network and launch settings the migration uses
+    /// (default: the first service).
+    pub service: Option<String>,
+    /// A separate task-definition family for the migration (its own secrets or roles), kept in
+    /// step with the release: a revision of it with the release's image runs the migration.
+    pub family: Option<String>,
+    /// Task-level overrides (Fargate sizes are validated by the settings).
+    pub task_cpu: Option<String>,
+    pub task_memory: Option<String>,
+    /// Environment variables for the migration container.
+    pub environment: Vec<(String, String)>,
+    pub task_role_arn: Option<String>,
+    pub execution_role_arn: Option<String>,
+}
+
 /// Everything `shipmate deploy` needs, resolved from flags and `shipmate.toml`.
 #[derive(Debug, Clone)]
 pub struct DeployRequest {
     pub cluster: String,
-    pub service: String,
+    /// The services released together (one cluster), in order.
+    pub services: Vec<String>,
     pub image: String,
     pub container: Option<String>,
     pub migrate: Option<Vec<String>>,
+    /// Container-level cpu and memory overrides of the migration container.
     pub migrate_cpu: Option<i32>,
     pub migrate_memory: Option<i32>,
+    pub migrate_shape: MigrationShape,
     pub migrate_timeout: Duration,
     pub launch_type: Option<String>,
     pub allow_spot: bool,
@@ -66,13 +89,16 @@ pub struct DeployRequest {
     /// Fail the rollout after this many stopped new tasks when the service has no circuit
     /// breaker (default: the circuit breaker's own threshold for the desired count).
     pub max_failed_tasks: Option<u32>,
+    /// The order services go live in: each wave completes before the next starts; services
+    /// in no wave go last, together. Empty: all at once.
+    pub waves: Vec<Vec<String>>,
 }
 
 /// `shipmate rollback`.
 #[derive(Debug, Clone)]
 pub struct RollbackRequest {
     pub cluster: String,
-    pub service: String,
+    pub services: Vec<String>,
     /// A task definition (family:revision or ARN); default: the last one live before the
     /// current one, from the ledger.
     pub to: Option<String>,
@@ -113,7 +139,7 @@ pub struct Finished<T = ()> {
 pub fn deploy(request: DeployRequest) -> Machine<Finished> {
     Machine::new(|io: Io| async move {
         let mut ctx = Ctx::new(io, &request.cluster);
-        ctx.report.service = Some(request.service.clone());
+        ctx.report.service = request.services.first().cloned();
         ctx.report.image = Some(request.image.clone());
         let result = deploy::deploy(&mut ctx, &request).await;
         finished(ctx, result)
@@ -123,7 +149,7 @@ pub fn deploy(request: DeployRequest) -> Machine<Finished> {
 pub fn rollback(request: RollbackRequest) -> Machine<Finished> {
     Machine::new(|io: Io| async move {
         let mut ctx = Ctx::new(io, &request.cluster);
-        ctx.report.service = Some(request.service.clone());
+        ctx.report.service = request.services.first().cloned();
         let result = rollback::rollback(&mut ctx, &request).await;
         finished(ctx, result)
     })

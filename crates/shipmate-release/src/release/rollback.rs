@@ -1,6 +1,7 @@
-//! `shipmate rollback`: a release too (it changes the code that runs against the database), so
-//! it takes the lock; its target is the last revision that was really live before the current
-//! one, from the ledger, never merely the previous registered revision.
+//! `shipmate rollback` of one or several services: a release too (it changes the code that runs
+//! against the database), so it takes the lock; each service's target is the last revision that
+//! was really live before the current one, from the ledger, never merely the previous registered
+//! revision.
 
 use crate::error::ReleaseError;
 use crate::event::{Event, Phase};
@@ -12,7 +13,7 @@ use crate::service::{ServiceView, default_failure_limit};
 use super::ctx::{Ctx, Stop, ms};
 use super::inspect::newest_revision;
 use super::lock::{self, LockRequest};
-use super::rollout::{self, Rollout, RolloutEnd, Seen};
+use super::rollout::{self, Rollout, RolloutEnd, Seen, SeenAll, service_report};
 use super::{RollbackRequest, cleanup};
 
 pub(crate) async fn rollback(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), ReleaseError> {
@@ -43,46 +44,74 @@ pub(crate) async fn family_of_service(
     Ok(ledger::family(&ledger::default_key(&ctx.cluster, &image)))
 }
 
-/// Where the rollback goes: `--to`, or the ledger's last live revision before `live`.
-async fn target(
+/// Where each service goes: `--to` (one service), or the ledger's last live revision before
+/// the one live now.
+async fn targets(
     ctx: &mut Ctx,
     request: &RollbackRequest,
     family: &str,
     below: i32,
-    live: &str,
-) -> Result<String, Stop> {
+    live: &[(String, String)],
+) -> Result<Vec<(String, String)>, Stop> {
     if let Some(to) = &request.to {
-        return Ok(ctx.describe_task_definition(to).await?.arn);
+        let arn = ctx.describe_task_definition(to).await?.arn;
+        return Ok(live
+            .iter()
+            .map(|(service, _)| (service.clone(), arn.clone()))
+            .collect());
     }
-    let service = request.service.clone();
-    let live_owned = live.to_owned();
+    let wanted = live.to_vec();
     let entries: Vec<Entry> = lock::history(ctx, family, below, |seen| {
-        ledger::rollback_target(seen, &service, &live_owned).is_some()
+        wanted
+            .iter()
+            .all(|(service, now)| ledger::rollback_target(seen, service, now).is_some())
     })
     .await?;
-    ledger::rollback_target(&entries, &request.service, live)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Stop::Error(ReleaseError::NoRollbackTarget {
-                service: request.service.clone(),
-                live: live.to_owned(),
-            })
+    live.iter()
+        .map(|(service, now)| {
+            ledger::rollback_target(&entries, service, now)
+                .map(|to| (service.clone(), to.to_owned()))
+                .ok_or_else(|| {
+                    Stop::Error(ReleaseError::NoRollbackTarget {
+                        service: service.clone(),
+                        live: now.clone(),
+                    })
+                })
         })
+        .collect()
 }
 
 async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
+    if request.to.is_some() && request.services.len() > 1 {
+        return Err(Stop::Error(ReleaseError::Invalid(
+            "--to names one revision: give it with one --service".to_owned(),
+        )));
+    }
     ctx.enter(Phase::Prepare);
-    let service = ctx.active_service(&request.service).await?;
-    ctx.report.service_console_url =
-        service_console_url(&service.service_arn, &request.cluster, &request.service);
-    let family = family_of_service(ctx, request.lock.key.as_deref(), &service).await?;
+    let services = ctx.active_services(&request.services).await?;
+    if let Some(first) = services.first() {
+        ctx.report.service_console_url =
+            service_console_url(&first.service_arn, &request.cluster, &first.service_name);
+    }
+    let family = family_of_service(ctx, request.lock.key.as_deref(), &services[0]).await?;
+    let live = |views: &[ServiceView]| -> Vec<(String, String)> {
+        views
+            .iter()
+            .map(|v| (v.service_name.clone(), v.live_revision().to_owned()))
+            .collect()
+    };
     if request.dry_run {
-        let live = service.live_revision().to_owned();
         let newest = newest_revision(ctx, &family).await?;
-        let to = target(ctx, request, &family, newest.map_or(1, |n| n + 1), &live).await?;
-        ctx.report.previous_task_definition = Some(live.clone());
-        ctx.report.task_definition = Some(to.clone());
-        ctx.emit(Event::RollbackPlanned { from: live, to });
+        let now = live(&services);
+        let planned = targets(ctx, request, &family, newest.map_or(1, |n| n + 1), &now).await?;
+        for ((service, from), (_, to)) in now.iter().zip(&planned) {
+            record_service(ctx, service, from, to);
+            ctx.emit(Event::RollbackPlanned {
+                service: service.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            });
+        }
         return Ok(());
     }
 
@@ -91,11 +120,14 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
         "rollback",
         Kind::Rollback,
         &request.cluster,
-        std::slice::from_ref(&request.service),
+        &request.services,
     );
     // The same rollback run again (a killed job re-run) carries on the interrupted one.
-    record.release_id =
-        crate::ids::rollback_id(&request.cluster, &request.service, request.to.as_deref());
+    record.release_id = crate::ids::rollback_id(
+        &request.cluster,
+        &request.services.join(","),
+        request.to.as_deref(),
+    );
     record.by.clone_from(&request.lock.by);
     ctx.report.release_id = Some(record.release_id.clone());
     let lock_request = LockRequest {
@@ -107,123 +139,188 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
     };
     lock::acquire(ctx, &lock_request).await?;
 
-    // The service may have moved while we waited: decide on what is live now.
+    // The services may have moved while we waited: decide on what is live now.
     ctx.enter(Phase::Prepare);
-    let service = ctx.active_service(&request.service).await?;
+    let services = ctx.active_services(&request.services).await?;
     let held = ctx.held.clone().expect("the lock is held");
-    let (live, to) = match (&held.record.from, &held.record.to) {
-        // Resumed: the interrupted run decided already, and may have half done it.
-        (Some(from), Some(to)) if held.resumed => (from.clone(), to.clone()),
-        _ => {
-            let live = service.live_revision().to_owned();
-            let to = target(ctx, request, &family, held.entry.revision, &live).await?;
-            (live, to)
+    let recorded: Option<Vec<(String, String, String)>> = held
+        .resumed
+        .then(|| {
+            // Resumed: the interrupted run decided already, and may have half done it.
+            held.record
+                .moves
+                .iter()
+                .map(|m| Some((m.service.clone(), m.from.clone()?, m.to.clone()?)))
+                .collect()
+        })
+        .flatten();
+    let moves: Vec<(String, String, String)> = match recorded {
+        Some(moves) => moves,
+        None => {
+            let now = live(&services);
+            let planned = targets(ctx, request, &family, held.entry.revision, &now).await?;
+            now.into_iter()
+                .zip(planned)
+                .map(|((service, from), (_, to))| (service, from, to))
+                .collect()
         }
     };
-    ctx.report.previous_task_definition = Some(live.clone());
-    ctx.report.task_definition = Some(to.clone());
-    let image = ctx
-        .describe_task_definition(&to)
-        .await?
-        .containers
-        .first()
-        .map(|c| c.image.clone());
+    let mut image = None;
+    for (service, from, to) in &moves {
+        record_service(ctx, service, from, to);
+        if image.is_none() {
+            image = ctx
+                .describe_task_definition(to)
+                .await?
+                .containers
+                .first()
+                .map(|c| c.image.clone());
+        }
+    }
     ctx.record(|record| {
-        record.from = Some(live.clone());
-        record.to = Some(to.clone());
+        for (service, from, to) in &moves {
+            record.set_move(service, Some(from.clone()), Some(to.clone()));
+        }
         record.image.clone_from(&image);
         record.state = State::Deploying;
     })
     .await?;
-    if service.desired_revision() == to && service.live_revision() == to {
-        ctx.emit(Event::AlreadyLive {
-            task_definition: to,
-        });
-        return lock::close(ctx, EntryOutcome::AlreadyLive).await;
-    }
 
     ctx.enter(Phase::Rollback);
-    ctx.emit(Event::RollbackStarted {
-        to: to.clone(),
-        reason: "requested".to_owned(),
-    });
-    let updated = lock::update_service(ctx, &lock_request, &request.service, &to).await?;
-    let now = ctx.now();
-    ctx.record(|record| record.live_at = Some(now)).await?;
-    let deployment_id = updated.deployment_of(&to).map(|d| d.id.clone());
-    ctx.emit(Event::ServiceUpdated {
-        task_definition: to.clone(),
-        deployment_id: deployment_id.clone(),
-    });
-    ctx.report.deployment = Some(DeploymentReport {
-        id: deployment_id,
-        task_definition: to.clone(),
-        rollout_state: None,
-        reason: None,
-        rolled_back_to: None,
-    });
+    let mut rollouts = Vec::new();
+    let mut seen = SeenAll::new();
+    for ((service, from, to), view) in moves.iter().zip(&services) {
+        if view.desired_revision() == to && view.live_revision() == to {
+            ctx.emit(Event::AlreadyLive {
+                service: service.clone(),
+                task_definition: to.clone(),
+            });
+            service_report(ctx, service).outcome = "already_live".to_owned();
+            continue;
+        }
+        ctx.emit(Event::RollbackStarted {
+            service: service.clone(),
+            to: to.clone(),
+            reason: "requested".to_owned(),
+        });
+        seen.insert(service.clone(), Seen::from_service(view));
+        if view.desired_revision() != to {
+            let updated = lock::update_service(ctx, &lock_request, service, to).await?;
+            let now = ctx.now();
+            ctx.record(|record| {
+                record.live_at.get_or_insert(now);
+                record.mark_sent(service);
+            })
+            .await?;
+            let deployment_id = updated.deployment_of(to).map(|d| d.id.clone());
+            ctx.emit(Event::ServiceUpdated {
+                service: service.clone(),
+                task_definition: to.clone(),
+                deployment_id: deployment_id.clone(),
+            });
+            let report = DeploymentReport {
+                id: deployment_id,
+                task_definition: to.clone(),
+                rollout_state: None,
+                reason: None,
+                rolled_back_to: None,
+            };
+            if ctx.report.services.first().map(|s| s.service.as_str()) == Some(service.as_str()) {
+                ctx.report.deployment = Some(report.clone());
+            }
+            service_report(ctx, service).deployment = Some(report);
+        }
+        service_report(ctx, service).outcome = "updated".to_owned();
+        rollouts.push(Rollout {
+            service: service.clone(),
+            target: to.clone(),
+            from: from.clone(),
+            failure_limit: view.circuit_breaker.is_none().then(|| {
+                request
+                    .max_failed_tasks
+                    .unwrap_or_else(|| default_failure_limit(view.desired_count))
+            }),
+        });
+    }
+    if rollouts.is_empty() {
+        return lock::close(ctx, EntryOutcome::AlreadyLive).await;
+    }
     if !request.wait {
         return lock::close(ctx, EntryOutcome::Updated).await;
     }
-    let mut seen = Seen::from_service(&updated);
-    let failure_limit = service.circuit_breaker.is_none().then(|| {
-        request
-            .max_failed_tasks
-            .unwrap_or_else(|| default_failure_limit(service.desired_count))
-    });
-    let end = rollout::follow(
+    let ends = rollout::follow_all(
         ctx,
-        &Rollout {
-            service: &request.service,
-            target: &to,
-            from: &live,
-            timeout_ms: ms(request.timeout),
-            poll_ms: ms(request.poll_interval),
-            failure_limit,
-        },
+        &rollouts,
         &mut seen,
+        ms(request.timeout),
+        ms(request.poll_interval),
+        false,
     )
     .await?;
-    let (outcome, error) = match end {
-        RolloutEnd::Completed => (EntryOutcome::Succeeded, None),
-        RolloutEnd::Failed { reason } => (
-            EntryOutcome::DeploymentFailed,
-            Some(ReleaseError::DeploymentFailed {
-                service: request.service.clone(),
-                reason,
-                rolled_back_to: None,
-                still_trying: failure_limit.is_some(),
-            }),
-        ),
-        RolloutEnd::RolledBackByEcs { to, reason } => (
-            EntryOutcome::DeploymentFailed,
-            Some(ReleaseError::DeploymentFailed {
-                service: request.service.clone(),
-                reason,
-                rolled_back_to: Some(to),
-                still_trying: false,
-            }),
-        ),
-        RolloutEnd::Replaced { by } => (
+    let failure = ends.iter().find(|(_, end)| *end != RolloutEnd::Completed);
+    let (outcome, error) = match failure {
+        None => {
+            for section in &mut ctx.report.services {
+                if section.outcome == "updated" {
+                    section.outcome = "completed".to_owned();
+                }
+            }
+            (EntryOutcome::Succeeded, None)
+        }
+        Some((service, RolloutEnd::Replaced { by })) => (
             EntryOutcome::Superseded,
             Some(ReleaseError::Replaced {
-                service: request.service.clone(),
-                by,
+                service: service.clone(),
+                by: by.clone(),
             }),
         ),
-        RolloutEnd::TimedOut => (
+        Some((service, RolloutEnd::TimedOut)) => (
             EntryOutcome::TimedOut,
             Some(ReleaseError::DeployTimeout {
-                service: request.service.clone(),
-                task_definition: to.clone(),
+                service: service.clone(),
+                task_definition: moves
+                    .iter()
+                    .find(|(s, _, _)| s == service)
+                    .map(|(_, _, to)| to.clone())
+                    .unwrap_or_default(),
                 after: request.timeout,
                 rolled_back: None,
             }),
         ),
+        Some((service, RolloutEnd::Failed { reason })) => (
+            EntryOutcome::DeploymentFailed,
+            Some(ReleaseError::DeploymentFailed {
+                service: service.clone(),
+                reason: reason.clone(),
+                rolled_back_to: None,
+                still_trying: true,
+            }),
+        ),
+        Some((service, RolloutEnd::RolledBackByEcs { to, reason })) => (
+            EntryOutcome::DeploymentFailed,
+            Some(ReleaseError::DeploymentFailed {
+                service: service.clone(),
+                reason: reason.clone(),
+                rolled_back_to: Some(to.clone()),
+                still_trying: false,
+            }),
+        ),
+        Some((_, RolloutEnd::Completed)) => (EntryOutcome::Succeeded, None),
     };
     lock::close(ctx, outcome).await?;
     match error {
         None => Ok(()),
         Some(error) => Err(Stop::Error(error)),
     }
+}
+
+/// The report's view of one service's rollback: from what is live to the target.
+fn record_service(ctx: &mut Ctx, service: &str, from: &str, to: &str) {
+    if ctx.report.services.iter().all(|s| s.service != service) && ctx.report.services.is_empty() {
+        ctx.report.previous_task_definition = Some(from.to_owned());
+        ctx.report.task_definition = Some(to.to_owned());
+    }
+    let section = service_report(ctx, service);
+    section.previous_task_definition = Some(from.to_owned());
+    section.task_definition = Some(to.to_owned());
 }

@@ -1,13 +1,15 @@
-//! Following a service's rollout to its end: progress, ECS's events, why new tasks stop, and
-//! the verdict (completed, failed, rolled back by ECS, replaced by someone else, timed out).
+//! Following services' rollouts to their end, all at once (one DescribeServices per ten
+//! services a poll): progress, ECS's events, why new tasks stop, and each service's verdict
+//! (completed, failed, rolled back by ECS, replaced by someone else, timed out).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::event::Event;
 use crate::io::{Command, Observation};
-use crate::report::DeploymentReport;
+use crate::report::{DeploymentReport, ServiceReport};
 use crate::service::{
-    RolloutProgress, ServiceView, StoppedTally, assess_rollout, event_shape, new_events,
+    DeploymentView, RolloutProgress, ServiceView, StoppedTally, assess_rollout, event_shape,
+    new_events,
 };
 use crate::task::stop_summary;
 
@@ -32,21 +34,33 @@ pub(crate) enum RolloutEnd {
     TimedOut,
 }
 
-pub(crate) struct Rollout<'a> {
-    pub(crate) service: &'a str,
-    pub(crate) target: &'a str,
+impl RolloutEnd {
+    /// The service's outcome in the report.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            RolloutEnd::Completed => "completed",
+            RolloutEnd::Failed { .. } => "failed",
+            RolloutEnd::RolledBackByEcs { .. } => "rolled_back",
+            RolloutEnd::Replaced { .. } => "replaced",
+            RolloutEnd::TimedOut => "timed_out",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Rollout {
+    pub(crate) service: String,
+    pub(crate) target: String,
     /// What was live before: a primary going back to it means a rollback.
-    pub(crate) from: &'a str,
-    pub(crate) timeout_ms: i64,
-    pub(crate) poll_ms: i64,
+    pub(crate) from: String,
     /// Fail after this many stopped new tasks; `None` when ECS's circuit breaker decides.
     pub(crate) failure_limit: Option<u32>,
 }
 
-/// What the follower has seen so far, kept across a rollout and the rollback after it.
+/// What the follower has seen of one service, kept across its rollout and a rollback after it.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
-    pub(crate) events: HashSet<String>,
+    events: HashSet<String>,
     stopped_tasks: HashSet<String>,
     tally: StoppedTally,
     progress: Option<(i32, i32, i32, i32)>,
@@ -64,10 +78,13 @@ impl Seen {
         }
     }
 
-    pub(crate) fn summary(&self) -> Option<String> {
+    fn summary(&self) -> Option<String> {
         (self.tally.total() > 0).then(|| self.tally.summary())
     }
 }
+
+/// Per service: what was seen of it.
+pub(crate) type SeenAll = BTreeMap<String, Seen>;
 
 fn emit_events(ctx: &Ctx, view: &ServiceView, seen: &mut Seen) {
     for event in new_events(view, &seen.events) {
@@ -82,99 +99,191 @@ fn emit_events(ctx: &Ctx, view: &ServiceView, seen: &mut Seen) {
     seen.events.extend(view.events.iter().map(|e| e.id.clone()));
 }
 
-pub(crate) async fn follow(
+/// The report section of `service` (created on first use).
+pub(crate) fn service_report<'a>(ctx: &'a mut Ctx, service: &str) -> &'a mut ServiceReport {
+    let index = match ctx
+        .report
+        .services
+        .iter()
+        .position(|s| s.service == service)
+    {
+        Some(index) => index,
+        None => {
+            ctx.report.services.push(ServiceReport {
+                service: service.to_owned(),
+                outcome: "not_deployed".to_owned(),
+                ..ServiceReport::default()
+            });
+            ctx.report.services.len() - 1
+        }
+    };
+    &mut ctx.report.services[index]
+}
+
+/// Follows every rollout until each has ended, or (`stop_at_first_failure`) until one failed.
+/// Returns the services that ended, with how.
+pub(crate) async fn follow_all(
     ctx: &mut Ctx,
-    rollout: &Rollout<'_>,
-    seen: &mut Seen,
-) -> Result<RolloutEnd, Stop> {
+    rollouts: &[Rollout],
+    seen: &mut SeenAll,
+    timeout_ms: i64,
+    poll_ms: i64,
+    stop_at_first_failure: bool,
+) -> Result<Vec<(String, RolloutEnd)>, Stop> {
     let started = ctx.now();
+    let mut ends: Vec<(String, RolloutEnd)> = Vec::new();
     let mut polls: u32 = 0;
     loop {
-        ctx.sleep(rollout.poll_ms).await?;
-        let view = ctx.describe_service(rollout.service).await?;
-        emit_events(ctx, &view, seen);
-        let progress = assess_rollout(&view, rollout.target);
-        let deployment = view.deployment_of(rollout.target).cloned();
-        if let Some(report) = ctx.report.deployment.as_mut() {
-            report.rollout_state = deployment.as_ref().and_then(|d| d.rollout_state.clone());
-            if report.id.is_none() {
-                report.id = deployment.as_ref().map(|d| d.id.clone());
-            }
-        }
+        ctx.sleep(poll_ms).await?;
         polls += 1;
-        if matches!(progress, RolloutProgress::InProgress { .. })
-            && let Some(deployment) = &deployment
-            && worth_counting(deployment, seen, polls)
-        {
-            let newly = count_stopped(ctx, &deployment.id, seen).await?;
-            if newly > 0 {
-                ctx.emit(Event::NewTasksStopped {
-                    summary: seen.tally.summary(),
-                    total: seen.tally.total(),
-                    limit: rollout.failure_limit,
-                });
-            }
-            if let Some(limit) = rollout.failure_limit
-                && seen.tally.total() >= limit
-            {
-                return Ok(failed(ctx, seen.tally.summary(), None));
+        let pending: Vec<&Rollout> = rollouts
+            .iter()
+            .filter(|r| !ends.iter().any(|(service, _)| *service == r.service))
+            .collect();
+        let names: Vec<String> = pending.iter().map(|r| r.service.clone()).collect();
+        let views = ctx.describe_services(&names).await?;
+        for (rollout, view) in pending.into_iter().zip(views) {
+            let seen = seen.entry(rollout.service.clone()).or_default();
+            if let Some(end) = poll_one(ctx, rollout, &view, seen, polls).await? {
+                let report = service_report(ctx, &rollout.service);
+                report.outcome = end.outcome().to_owned();
+                ends.push((rollout.service.clone(), end));
             }
         }
-        match progress {
-            RolloutProgress::Completed => return Ok(RolloutEnd::Completed),
-            RolloutProgress::InProgress {
-                running,
-                desired,
-                pending,
-                failed_tasks,
-            } => {
-                let now = (running, desired, pending, failed_tasks);
-                if seen.progress != Some(now) {
-                    seen.progress = Some(now);
-                    ctx.emit(Event::RolloutProgress {
-                        running,
-                        desired,
-                        pending,
-                        failed_tasks,
-                    });
+        let failed = ends.iter().any(|(_, end)| *end != RolloutEnd::Completed);
+        if ends.len() == rollouts.len() || (failed && stop_at_first_failure) {
+            return Ok(ends);
+        }
+        if ctx.now() - started > timeout_ms {
+            for rollout in rollouts {
+                if !ends.iter().any(|(service, _)| *service == rollout.service) {
+                    service_report(ctx, &rollout.service).outcome = "timed_out".to_owned();
+                    ends.push((rollout.service.clone(), RolloutEnd::TimedOut));
                 }
             }
-            RolloutProgress::Failed {
-                reason,
-                rolled_back_to,
-            } => return Ok(failed(ctx, reason, rolled_back_to)),
-            RolloutProgress::Superseded { by } if by == rollout.from => {
-                // Ours vanished and what was live before is primary again: the circuit breaker
-                // rolled back between two polls.
-                let reason = seen.summary().map_or_else(
-                    || "ECS rolled the deployment back (deployment circuit breaker)".to_owned(),
-                    |summary| format!("ECS rolled the deployment back (deployment circuit breaker) after {summary}"),
-                );
-                return Ok(failed(ctx, reason, Some(by)));
-            }
-            RolloutProgress::Superseded { by } => return Ok(RolloutEnd::Replaced { by }),
-            RolloutProgress::Inactive { status } => {
-                return Err(Stop::Error(crate::error::ReleaseError::ServiceNotActive {
-                    cluster: ctx.cluster.clone(),
-                    service: rollout.service.to_owned(),
-                    status,
-                }));
-            }
+            return Ok(ends);
         }
-        if ctx.now() - started > rollout.timeout_ms {
-            return Ok(RolloutEnd::TimedOut);
+    }
+}
+
+/// One poll of one service: its events, stopped new tasks, progress, and its end if it ended.
+async fn poll_one(
+    ctx: &mut Ctx,
+    rollout: &Rollout,
+    view: &ServiceView,
+    seen: &mut Seen,
+    polls: u32,
+) -> Result<Option<RolloutEnd>, Stop> {
+    emit_events(ctx, view, seen);
+    let progress = assess_rollout(view, &rollout.target);
+    let deployment = view.deployment_of(&rollout.target).cloned();
+    record_deployment(ctx, &rollout.service, &rollout.target, deployment.as_ref());
+    if matches!(progress, RolloutProgress::InProgress { .. })
+        && let Some(deployment) = &deployment
+        && worth_counting(deployment, seen, polls)
+    {
+        let newly = count_stopped(ctx, &deployment.id, seen).await?;
+        if newly > 0 {
+            ctx.emit(Event::NewTasksStopped {
+                service: rollout.service.clone(),
+                summary: seen.tally.summary(),
+                total: seen.tally.total(),
+                limit: rollout.failure_limit,
+            });
         }
+        if let Some(limit) = rollout.failure_limit
+            && seen.tally.total() >= limit
+        {
+            return Ok(Some(failed(
+                ctx,
+                &rollout.service,
+                seen.tally.summary(),
+                None,
+            )));
+        }
+    }
+    let end = match progress {
+        RolloutProgress::Completed => RolloutEnd::Completed,
+        RolloutProgress::InProgress {
+            running,
+            desired,
+            pending,
+            failed_tasks,
+        } => {
+            let now = (running, desired, pending, failed_tasks);
+            if seen.progress != Some(now) {
+                seen.progress = Some(now);
+                ctx.emit(Event::RolloutProgress {
+                    service: rollout.service.clone(),
+                    running,
+                    desired,
+                    pending,
+                    failed_tasks,
+                });
+            }
+            return Ok(None);
+        }
+        RolloutProgress::Failed {
+            reason,
+            rolled_back_to,
+        } => failed(ctx, &rollout.service, reason, rolled_back_to),
+        RolloutProgress::Superseded { by } if by == rollout.from => {
+            // Ours vanished and what was live before is primary again: the circuit breaker
+            // rolled back between two polls.
+            let reason = seen.summary().map_or_else(
+                || "ECS rolled the deployment back (deployment circuit breaker)".to_owned(),
+                |summary| {
+                    format!(
+                        "ECS rolled the deployment back (deployment circuit breaker) after {summary}"
+                    )
+                },
+            );
+            failed(ctx, &rollout.service, reason, Some(by))
+        }
+        RolloutProgress::Superseded { by } => RolloutEnd::Replaced { by },
+        RolloutProgress::Inactive { status } => {
+            return Err(Stop::Error(crate::error::ReleaseError::ServiceNotActive {
+                cluster: ctx.cluster.clone(),
+                service: rollout.service.clone(),
+                status,
+            }));
+        }
+    };
+    Ok(Some(end))
+}
+
+fn record_deployment(
+    ctx: &mut Ctx,
+    service: &str,
+    target: &str,
+    deployment: Option<&DeploymentView>,
+) {
+    let first = ctx.report.services.first().map(|s| s.service.clone());
+    let update = |report: &mut DeploymentReport| {
+        report.rollout_state = deployment.and_then(|d| d.rollout_state.clone());
+        if report.id.is_none() {
+            report.id = deployment.map(|d| d.id.clone());
+        }
+    };
+    let section = service_report(ctx, service);
+    update(section.deployment.get_or_insert_with(|| DeploymentReport {
+        id: None,
+        task_definition: target.to_owned(),
+        rollout_state: None,
+        reason: None,
+        rolled_back_to: None,
+    }));
+    if first.as_deref() == Some(service)
+        && let Some(report) = ctx.report.deployment.as_mut()
+    {
+        update(report);
     }
 }
 
 /// Whether to look for stopped new tasks on this poll: when the deployment is short of tasks
 /// (one stopped and is not replaced yet) or ECS counted a failure, and every tenth poll in case
 /// both happened between two polls. A healthy rollout costs no extra call.
-fn worth_counting(
-    deployment: &crate::service::DeploymentView,
-    seen: &mut Seen,
-    polls: u32,
-) -> bool {
+fn worth_counting(deployment: &DeploymentView, seen: &mut Seen, polls: u32) -> bool {
     let short = deployment.running_count + deployment.pending_count < deployment.desired_count;
     let failed_more = deployment.failed_tasks > seen.failed_tasks;
     seen.failed_tasks = seen.failed_tasks.max(deployment.failed_tasks);
@@ -209,11 +318,25 @@ async fn count_stopped(ctx: &mut Ctx, deployment_id: &str, seen: &mut Seen) -> R
     Ok(counted)
 }
 
-fn failed(ctx: &mut Ctx, reason: String, rolled_back_to: Option<String>) -> RolloutEnd {
-    if let Some(deployment) = ctx.report.deployment.as_mut() {
+fn failed(
+    ctx: &mut Ctx,
+    service: &str,
+    reason: String,
+    rolled_back_to: Option<String>,
+) -> RolloutEnd {
+    let first = ctx.report.services.first().map(|s| s.service.clone());
+    let mark = |deployment: &mut DeploymentReport| {
         deployment.rollout_state = Some("FAILED".to_owned());
         deployment.reason = Some(reason.clone());
         deployment.rolled_back_to.clone_from(&rolled_back_to);
+    };
+    if let Some(deployment) = service_report(ctx, service).deployment.as_mut() {
+        mark(deployment);
+    }
+    if first.as_deref() == Some(service)
+        && let Some(deployment) = ctx.report.deployment.as_mut()
+    {
+        mark(deployment);
     }
     match rolled_back_to {
         Some(to) => RolloutEnd::RolledBackByEcs { to, reason },
@@ -221,32 +344,53 @@ fn failed(ctx: &mut Ctx, reason: String, rolled_back_to: Option<String>) -> Roll
     }
 }
 
-/// Waits for the service to settle on `to` (a rollback), bounded by the timeout.
-pub(crate) async fn follow_steady(
+/// Waits for every service to settle on its revision (a rollback), bounded by the timeout;
+/// returns the services that did.
+pub(crate) async fn follow_steady_all(
     ctx: &mut Ctx,
-    service: &str,
-    to: &str,
+    targets: &[(String, String)],
+    seen: &mut SeenAll,
     timeout_ms: i64,
     poll_ms: i64,
-    seen: &mut Seen,
-) -> Result<bool, Stop> {
+) -> Result<Vec<String>, Stop> {
     let started = ctx.now();
+    let mut steady: Vec<String> = Vec::new();
     loop {
         ctx.sleep(poll_ms).await?;
-        let view = ctx.describe_service(service).await?;
-        emit_events(ctx, &view, seen);
-        if assess_rollout(&view, to) == RolloutProgress::Completed {
-            ctx.report.rollback = Some(DeploymentReport {
-                id: view.primary().map(|d| d.id.clone()),
-                task_definition: to.to_owned(),
-                rollout_state: view.primary().and_then(|d| d.rollout_state.clone()),
-                reason: None,
-                rolled_back_to: None,
-            });
-            return Ok(true);
+        let pending: Vec<&(String, String)> = targets
+            .iter()
+            .filter(|(service, _)| !steady.contains(service))
+            .collect();
+        let names: Vec<String> = pending.iter().map(|(service, _)| service.clone()).collect();
+        let views = ctx.describe_services(&names).await?;
+        for ((service, to), view) in pending.into_iter().zip(views) {
+            emit_events(ctx, &view, seen.entry(service.clone()).or_default());
+            if assess_rollout(&view, to) == RolloutProgress::Completed {
+                let rollback = DeploymentReport {
+                    id: view.primary().map(|d| d.id.clone()),
+                    task_definition: to.clone(),
+                    rollout_state: view.primary().and_then(|d| d.rollout_state.clone()),
+                    reason: None,
+                    rolled_back_to: None,
+                };
+                if ctx.report.services.first().map(|s| s.service.as_str()) == Some(service.as_str())
+                {
+                    ctx.report.rollback = Some(rollback.clone());
+                    if let Some(deployment) = ctx.report.deployment.as_mut() {
+                        deployment.rolled_back_to = Some(to.clone());
+                    }
+                }
+                let report = service_report(ctx, service);
+                report.rollback = Some(rollback);
+                if let Some(deployment) = report.deployment.as_mut() {
+                    deployment.rolled_back_to = Some(to.clone());
+                }
+                report.outcome = "rolled_back".to_owned();
+                steady.push(service.clone());
+            }
         }
-        if ctx.now() - started > timeout_ms {
-            return Ok(false);
+        if steady.len() == targets.len() || ctx.now() - started > timeout_ms {
+            return Ok(steady);
         }
     }
 }

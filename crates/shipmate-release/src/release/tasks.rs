@@ -8,7 +8,7 @@ use crate::io::{Command, LogFollowSpec, Observation, TaskDefinitionView, TaskSpe
 use crate::plan::{Launch, migration_launch};
 use crate::report::{TaskReport, task_console_url};
 use crate::service::ServiceView;
-use crate::task::{TaskOutcome, TaskProgress, TaskView, assess_task, status_steps};
+use crate::task::{TaskOutcome, TaskProgress, TaskView, assess_task_for, status_steps};
 
 use super::ctx::{Ctx, Running, Stop};
 
@@ -35,6 +35,8 @@ pub(crate) struct Followed {
 #[derive(Debug, Clone)]
 pub(crate) struct Follow {
     pub(crate) role: TaskRole,
+    /// The container whose exit code is the gate (`None`: every essential one).
+    pub(crate) container: Option<String>,
     pub(crate) timeout_ms: i64,
     pub(crate) poll_ms: i64,
     pub(crate) on_cancel: OnCancel,
@@ -115,6 +117,11 @@ pub(crate) fn spec_for_service(
         command: Some(command),
         cpu: None,
         memory: None,
+        environment: Vec::new(),
+        task_cpu: None,
+        task_memory: None,
+        task_role_arn: None,
+        execution_role_arn: None,
         network: service.and_then(|s| s.network.clone()),
         launch,
         platform_version: service.and_then(|s| s.platform_version.clone()),
@@ -195,6 +202,7 @@ pub(crate) async fn run_one_off(ctx: &mut Ctx, one_off: OneOff<'_>) -> Result<Fo
         task,
         &Follow {
             role,
+            container: Some(container.clone()),
             timeout_ms: one_off.timeout_ms,
             poll_ms: one_off.poll_ms,
             on_cancel: one_off.on_cancel,
@@ -248,7 +256,8 @@ pub(crate) async fn follow(
             });
         }
         last_status.clone_from(&task.last_status);
-        if let TaskProgress::Finished(outcome) = assess_task(&task) {
+        if let TaskProgress::Finished(outcome) = assess_task_for(&task, follow.container.as_deref())
+        {
             ctx.running = None;
             let at = task.stopped_at.unwrap_or_else(|| ctx.now());
             notify_stopped(ctx, role, at).await?;

@@ -23,12 +23,12 @@ pub(crate) fn release(image: String) -> Machine<u8> {
 
 async fn service(io: &Io) -> Option<ServiceView> {
     match io
-        .call(Command::DescribeService {
-            service: SERVICE.to_owned(),
+        .call(Command::DescribeServices {
+            services: vec![SERVICE.to_owned()],
         })
         .await
     {
-        Observation::Service(view) => Some(*view),
+        Observation::Services { mut found, .. } if !found.is_empty() => Some(found.remove(0)),
         _ => None,
     }
 }
@@ -61,7 +61,7 @@ async fn run(io: &Io, image: &str) -> u8 {
         let target = match io
             .call(Command::RegisterRevision {
                 base: view.desired_revision().to_owned(),
-                container: "app".to_owned(),
+                containers: vec!["app".to_owned()],
                 image: image.to_owned(),
             })
             .await
@@ -77,6 +77,11 @@ async fn run(io: &Io, image: &str) -> u8 {
                 command: Some(vec!["migrate".to_owned()]),
                 cpu: None,
                 memory: None,
+                environment: Vec::new(),
+                task_cpu: None,
+                task_memory: None,
+                task_role_arn: None,
+                execution_role_arn: None,
                 network: None,
                 launch: Launch::ClusterDefault,
                 platform_version: None,

@@ -136,12 +136,13 @@ fn lock_settings() -> LockSettings {
 fn deploy_request(image: &str, migrate: bool) -> DeployRequest {
     DeployRequest {
         cluster: CLUSTER.to_owned(),
-        service: SERVICE.to_owned(),
+        services: vec![SERVICE.to_owned()],
         image: image.to_owned(),
         container: None,
         migrate: migrate.then(|| vec!["migrate".to_owned()]),
         migrate_cpu: None,
         migrate_memory: None,
+        migrate_shape: release::MigrationShape::default(),
         migrate_timeout: Duration::from_secs(600),
         launch_type: None,
         allow_spot: false,
@@ -155,6 +156,7 @@ fn deploy_request(image: &str, migrate: bool) -> DeployRequest {
         post_deploy_timeout: Duration::from_secs(60),
         log_quiet_period: Duration::ZERO,
         max_failed_tasks: None,
+        waves: Vec::new(),
     }
 }
 
@@ -208,7 +210,7 @@ fn machine(protocol: Protocol, kind: &Kind) -> Box<dyn Stepper> {
         }
         (Protocol::Ledger, Kind::Rollback) => Box::new(release::rollback(RollbackRequest {
             cluster: CLUSTER.to_owned(),
-            service: SERVICE.to_owned(),
+            services: vec![SERVICE.to_owned()],
             to: None,
             timeout: Duration::from_secs(600),
             poll_interval: Duration::from_secs(1),

@@ -489,7 +489,10 @@ impl World {
                 }
                 Observation::EntryClosed
             }
-            Command::DescribeService { .. } => Observation::Service(Box::new(self.service_view())),
+            Command::DescribeServices { services } => Observation::Services {
+                found: services.iter().map(|_| self.service_view()).collect(),
+                missing: Vec::new(),
+            },
             Command::DescribeTaskDefinition { arn } => match self.revision(arn) {
                 Some(revision) => Observation::TaskDefinition(TaskDefinitionView {
                     arn: revision.arn.clone(),
@@ -501,6 +504,8 @@ impl World {
                         image: revision.image.clone(),
                         logs: None,
                     }],
+                    cpu: None,
+                    memory: None,
                 }),
                 None => Observation::Failed(shipmate_release::fault::Fault::unexpected(
                     "DescribeTaskDefinition",

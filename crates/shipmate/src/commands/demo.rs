@@ -1,7 +1,9 @@
 //! `shipmate demo`: the whole story on one machine. An embedded `shipmate local` serves ECS and
-//! CloudWatch Logs; the example Django project's releases are pushed as images; a 2-task service
-//! runs release v1; then `shipmate deploy` releases v2 (a new column and its backfill), v3 (a
-//! migration that fails halfway: gated, v2 keeps serving) and v4 (the fix). Every release is
+//! CloudWatch Logs; the example Django project's releases are pushed as images; a 2-task web
+//! service and a worker service (same image, `manage.py catalog_worker`) run release v1; then
+//! `shipmate deploy --service web --service worker` releases v2 (a new column and its backfill),
+//! v3 (a migration that fails halfway: gated, v2 keeps serving) and v4 (the fix), one migration
+//! for both services each time. Every release is
 //! the real `shipmate deploy` command, run as a child process against the embedded endpoint, so
 //! what the demo shows is exactly what CI would print.
 
@@ -26,6 +28,8 @@ use crate::{ExitStatus, Printer};
 const CLUSTER: &str = "bookshop";
 const SERVICE: &str = "web";
 const CONTAINER: &str = "web";
+/// The background worker: a second service from the same image, released with the web.
+const WORKER: &str = "worker";
 const LOG_GROUP: &str = "/ecs/bookshop";
 const REGION: &str = "us-east-1";
 const RELEASES: [&str; 4] = ["v1", "v2", "v3", "v4"];
@@ -147,8 +151,8 @@ impl Demo<'_> {
         }
         self.step("pushed images bookshop:v1 .. bookshop:v4 into the endpoint's image store");
 
-        self.create_service(&venv, &database_url).await?;
-        self.step(&format!("cluster `{CLUSTER}`, log group `{LOG_GROUP}`, service `{SERVICE}` (desired 0, awsvpc, circuit breaker on)"));
+        self.create_services(&venv, &database_url).await?;
+        self.step(&format!("cluster `{CLUSTER}`, log group `{LOG_GROUP}`, services `{SERVICE}` and `{WORKER}` (desired 0, awsvpc, circuit breaker on)"));
 
         // The service was created on v1 with no tasks: its first migration is a one-off command.
         let migrate = ["python", "manage.py", "migrate", "--noinput"];
@@ -156,13 +160,15 @@ impl Demo<'_> {
         args.extend(migrate);
         self.shipmate("v1", "create the books table and seed it", &args)
             .await?;
-        self.ecs(
-            "UpdateService",
-            json!({"cluster": CLUSTER, "service": SERVICE, "desiredCount": 2}),
-        )
-        .await?;
-        self.step("scaled the service to 2 tasks");
-        self.wait_steady().await?;
+        for (service, count) in [(SERVICE, 2), (WORKER, 1)] {
+            self.ecs(
+                "UpdateService",
+                json!({"cluster": CLUSTER, "service": service, "desiredCount": count}),
+            )
+            .await?;
+            self.wait_steady(service).await?;
+        }
+        self.step("scaled the web service to 2 tasks and the worker to 1");
         self.show_answers("v1").await?;
 
         self.release(
@@ -172,6 +178,8 @@ impl Demo<'_> {
         )
         .await?;
         self.show_answers("v2").await?;
+        self.wait_steady(WORKER).await?;
+        self.show_worker("v2").await?;
 
         // During the failing release, keep asking the v2 tasks: they must never stop answering.
         let answered = Arc::new(AtomicU32::new(0));
@@ -195,6 +203,8 @@ impl Demo<'_> {
         self.release("v4", "the price migration, fixed", &example)
             .await?;
         self.show_answers("v4").await?;
+        self.wait_steady(WORKER).await?;
+        self.show_worker("v4").await?;
 
         self.summary(started.elapsed());
         let expected = self
@@ -238,7 +248,7 @@ impl Demo<'_> {
         Ok(serde_json::from_slice(&output)?)
     }
 
-    async fn create_service(&self, venv: &Path, database_url: &str) -> anyhow::Result<()> {
+    async fn create_services(&self, venv: &Path, database_url: &str) -> anyhow::Result<()> {
         self.ecs("CreateCluster", json!({"clusterName": CLUSTER}))
             .await?;
         self.call(
@@ -284,12 +294,50 @@ impl Demo<'_> {
             .as_str()
             .unwrap_or("bookshop")
             .to_owned();
+        self.create_service(SERVICE, &arn).await?;
+        let worker = self
+            .ecs(
+                "RegisterTaskDefinition",
+                json!({
+                    "family": "bookshop-worker",
+                    "networkMode": "awsvpc",
+                    "requiresCompatibilities": ["FARGATE"],
+                    "cpu": "256",
+                    "memory": "512",
+                    "containerDefinitions": [{
+                        "name": WORKER,
+                        "image": "bookshop:v1",
+                        "essential": true,
+                        "command": ["python", "manage.py", "catalog_worker"],
+                        "stopTimeout": 5,
+                        "environment": [
+                            {"name": "PATH", "value": path},
+                            {"name": "DATABASE_URL", "value": database_url},
+                            {"name": "PYTHONUNBUFFERED", "value": "1"},
+                        ],
+                        "logConfiguration": {"logDriver": "awslogs", "options": {
+                            "awslogs-group": LOG_GROUP,
+                            "awslogs-region": REGION,
+                            "awslogs-stream-prefix": "worker",
+                        }},
+                    }],
+                }),
+            )
+            .await?;
+        let arn = worker["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap_or("bookshop-worker")
+            .to_owned();
+        self.create_service(WORKER, &arn).await
+    }
+
+    async fn create_service(&self, name: &str, task_definition: &str) -> anyhow::Result<()> {
         self.ecs(
             "CreateService",
             json!({
                 "cluster": CLUSTER,
-                "serviceName": SERVICE,
-                "taskDefinition": arn,
+                "serviceName": name,
+                "taskDefinition": task_definition,
                 "desiredCount": 0,
                 "launchType": "FARGATE",
                 "networkConfiguration": {"awsvpcConfiguration": {
@@ -306,7 +354,8 @@ impl Demo<'_> {
         Ok(())
     }
 
-    /// Runs `shipmate deploy` for one release, as CI would, against the embedded endpoint.
+    /// Runs `shipmate deploy` of one release to the web service and the worker, as CI would,
+    /// against the embedded endpoint.
     async fn release(
         &mut self,
         release: &'static str,
@@ -323,6 +372,8 @@ impl Demo<'_> {
             CLUSTER,
             "--service",
             SERVICE,
+            "--service",
+            WORKER,
             "--image",
             &image,
         ];
@@ -370,18 +421,20 @@ impl Demo<'_> {
         if exit_code == 0 {
             self.step(&format!("release {release}: done"));
         } else {
-            self.step(&format!("release {release} was gated: shipmate exited {exit_code}, the service was not touched"));
+            self.step(&format!(
+                "release {release} was gated: shipmate exited {exit_code}, no service was touched"
+            ));
         }
         Ok(())
     }
 
-    async fn wait_steady(&self) -> anyhow::Result<()> {
+    async fn wait_steady(&self, service: &str) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             let output = self
                 .ecs(
                     "DescribeServices",
-                    json!({"cluster": CLUSTER, "services": [SERVICE]}),
+                    json!({"cluster": CLUSTER, "services": [service]}),
                 )
                 .await?;
             let service = &output["services"][0];
@@ -391,7 +444,7 @@ impl Demo<'_> {
             }
             if started.elapsed() > STEADY_TIMEOUT {
                 bail!(
-                    "the service did not reach a steady state in {} s",
+                    "service {service} did not reach a steady state in {} s",
                     STEADY_TIMEOUT.as_secs()
                 );
             }
@@ -448,6 +501,38 @@ impl Demo<'_> {
         Ok(())
     }
 
+    /// Shows the newest line the worker's running tasks logged: what its release sees.
+    async fn show_worker(&self, label: &str) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let events = self
+                .call(
+                    "Logs_20140328.FilterLogEvents",
+                    json!({"logGroupName": LOG_GROUP, "logStreamNamePrefix": "worker/"}),
+                )
+                .await?;
+            let newest = events["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["message"].as_str())
+                .rfind(|m| m.contains(&format!("(release {label})")))
+                .map(str::to_owned);
+            if let Some(line) = newest {
+                self.printer
+                    .info(&format!("    after {label}: worker logs -> {line}"));
+                return Ok(());
+            }
+            if started.elapsed() > ANSWER_TIMEOUT {
+                self.printer.info(&format!(
+                    "    after {label}: the worker logged nothing from {label}"
+                ));
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     fn summary(&self, elapsed: Duration) {
         self.printer.info("");
         self.step(&format!("summary ({:.0} s in all)", elapsed.as_secs_f64()));
@@ -456,7 +541,7 @@ impl Demo<'_> {
                 "deployed".to_owned()
             } else {
                 format!(
-                    "gated (exit {}): migration failed, service kept the previous release",
+                    "gated (exit {}): migration failed, services kept the previous release",
                     outcome.exit_code
                 )
             };

@@ -1,6 +1,8 @@
 //! `shipmate deploy`: the release, gated on its migration.
 
-use shipmate_release::report::Report;
+use std::path::Path;
+
+use shipmate_release::report::{Report, ServiceReport};
 
 use crate::exit::{EXIT_CODES_HELP, ExitStatus};
 use crate::printer::Printer;
@@ -11,6 +13,10 @@ use crate::settings::{ReleaseFlags, TargetArgs, deploy_request};
 /// Release a new image: register the revision, run the migration from it with the service's
 /// network settings, and only if every essential container exited 0 roll the service and follow
 /// the rollout to COMPLETED. A rolled-back deployment fails the command.
+///
+/// Several services (`--service web --service worker`) are one release: one migration, then
+/// every service rolled (in `[deploy] waves` when configured) and followed; the release
+/// succeeds only when all of them completed, and `--rollback` returns all of them.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXIT_CODES_HELP)]
 pub(crate) struct DeployArgs {
@@ -30,17 +36,14 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let cluster = request.cluster.clone();
-    let service = request.service.clone();
+    let services = request.services.clone();
     let image = request.image.clone();
     let finished = session.driver.deploy(request).await;
     let (mut report, result) = (finished.report, finished.result);
     session.end_progress();
     let status = match &result {
         Ok(()) => {
-            printer.info(&format!(
-                "released {image} to service {service}: {}",
-                report.task_definition.as_deref().map_or("?", short_td)
-            ));
+            printer.info(&format!("released {image} to {}", released_to(&report)));
             match write_image_definitions(&args.flags, &report) {
                 Ok(()) => ExitStatus::Success,
                 Err(error) => {
@@ -49,21 +52,60 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
                 }
             }
         }
-        Err(error) => report_error(printer, error, &cluster, Some(&service)),
+        Err(error) => report_error(printer, error, &cluster, &services),
     };
     finish(printer, args.target.output, "deploy", &mut report, status);
     status
 }
 
-/// CodePipeline's imagedefinitions.json: `[{"name": container, "imageUri": image}]`.
+/// `service web: web:3`, or `services web (web:3), worker (worker:5)`.
+fn released_to(report: &Report) -> String {
+    let revision = |s: &ServiceReport| {
+        s.task_definition
+            .as_deref()
+            .map_or("?", short_td)
+            .to_owned()
+    };
+    match &report.services[..] {
+        [one] => format!("service {}: {}", one.service, revision(one)),
+        several => format!(
+            "services {}",
+            several
+                .iter()
+                .map(|s| format!("{} ({})", s.service, revision(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// CodePipeline's imagedefinitions.json, `[{"name": container, "imageUri": image}, …]` with
+/// every container that got the image. CodePipeline's ECS action takes one file per service:
+/// for several services (or when the path is a directory) `<path>/<service>.json` each.
 fn write_image_definitions(flags: &ReleaseFlags, report: &Report) -> anyhow::Result<()> {
     let Some(path) = &flags.image_definitions else {
         return Ok(());
     };
-    let definitions = serde_json::json!([{
-        "name": report.container.clone().unwrap_or_default(),
-        "imageUri": flags.image,
-    }]);
-    std::fs::write(path, format!("{definitions}\n"))
-        .map_err(|error| anyhow::anyhow!("cannot write `{}`: {error}", path.display()))
+    let write = |file: &Path, service: &ServiceReport| {
+        let definitions: Vec<serde_json::Value> = service
+            .containers
+            .iter()
+            .map(|c| serde_json::json!({"name": c.name, "imageUri": flags.image}))
+            .collect();
+        let text = serde_json::to_string(&definitions).unwrap_or_default();
+        std::fs::write(file, format!("{text}\n"))
+            .map_err(|error| anyhow::anyhow!("cannot write `{}`: {error}", file.display()))
+    };
+    match &report.services[..] {
+        [one] if !path.is_dir() => write(path, one),
+        services => {
+            std::fs::create_dir_all(path).map_err(|error| {
+                anyhow::anyhow!("cannot create the directory `{}`: {error}", path.display())
+            })?;
+            for service in services {
+                write(&path.join(format!("{}.json", service.service)), service)?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! `shipmate iam-policy`: the least-privilege IAM policy for a CI job that releases one service.
+//! `shipmate iam-policy`: the least-privilege IAM policy for a CI job that releases services.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use crate::settings::load_file;
 use crate::{ExitStatus, Printer};
 
 /// Prints (to stdout) the IAM policy a CI job needs to run `shipmate deploy`, `run`, `plan`,
-/// `status` and `rollback` for one service: exactly the actions shipmate calls, each on the
+/// `status` and `rollback` for its services: exactly the actions shipmate calls, each on the
 /// narrowest resource. Parts it does not know become wildcards, and it says which; with
 /// `--from-service` it reads them (family, log group, task and execution roles, region, account)
 /// from the service itself.
@@ -19,8 +19,14 @@ use crate::{ExitStatus, Printer};
 pub(crate) struct IamPolicyArgs {
     #[arg(long, env = "SHIPMATE_CLUSTER")]
     cluster: Option<String>,
-    #[arg(long, env = "SHIPMATE_SERVICE")]
-    service: Option<String>,
+    /// The services the job releases (repeatable, or comma-separated).
+    #[arg(
+        long = "service",
+        value_name = "SERVICE",
+        env = "SHIPMATE_SERVICE",
+        value_delimiter = ','
+    )]
+    services: Vec<String>,
     /// shipmate.toml to read the cluster and service from (default: ./shipmate.toml if present).
     #[arg(long, env = "SHIPMATE_CONFIG", value_name = "FILE")]
     config: Option<std::path::PathBuf>,
@@ -30,9 +36,10 @@ pub(crate) struct IamPolicyArgs {
     /// Region of the resources (default: AWS_REGION, then AWS_DEFAULT_REGION).
     #[arg(long)]
     region: Option<String>,
-    /// Task definition family RunTask may use (default: the service's, with --from-service).
-    #[arg(long)]
-    family: Option<String>,
+    /// Task definition family RunTask may use (repeatable; default: the services', with
+    /// --from-service, and the migration's own family from shipmate.toml).
+    #[arg(long = "family", value_name = "FAMILY")]
+    families: Vec<String>,
     /// awslogs group of the migration's logs (repeatable).
     #[arg(long = "log-group", value_name = "GROUP")]
     log_groups: Vec<String>,
@@ -68,11 +75,11 @@ pub(crate) async fn iam_policy(args: IamPolicyArgs, printer: &Printer) -> ExitSt
 async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'static str>)> {
     let IamPolicyArgs {
         cluster,
-        service,
+        services,
         config,
         account,
         region,
-        family,
+        families,
         log_groups,
         pass_roles,
         from_service,
@@ -81,9 +88,16 @@ async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'
     let cluster = cluster
         .or(file.service.cluster)
         .context("missing --cluster (or `service.cluster` in shipmate.toml)")?;
-    let service = service
-        .or(file.service.service)
-        .context("missing --service (or `service.service` in shipmate.toml)")?;
+    let services = if services.is_empty() {
+        file.service.services.clone().unwrap_or_default()
+    } else {
+        services
+    };
+    if services.is_empty() {
+        anyhow::bail!(
+            "missing --service (or `service.service` / `service.services` in shipmate.toml)"
+        );
+    }
     let region = region
         .or_else(|| std::env::var("AWS_REGION").ok())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
@@ -92,13 +106,20 @@ async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'
         region,
         account,
         cluster,
-        service,
-        family,
+        services,
+        families,
         log_groups,
         pass_roles,
     };
     if from_service {
         fill_from_service(&mut scope).await?;
+    }
+    // The migration's own family, kept in step with each release, is run and tagged too.
+    if let Some(family) = file.migrate.task_definition
+        && !scope.families.is_empty()
+        && !scope.families.contains(&family)
+    {
+        scope.families.push(family);
     }
     let wildcards = scope.wildcards();
     Ok((policy(&scope), wildcards))

@@ -2,7 +2,7 @@
 
 use shipmate_release::command::join_command;
 use shipmate_release::duration::format_duration;
-use shipmate_release::plan::Launch;
+use shipmate_release::plan::{Launch, Plan, ServicePlan};
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
@@ -10,7 +10,8 @@ use crate::render::short_td;
 use crate::session::{Session, report_error};
 use crate::settings::{OutputFormat, ReleaseFlags, TargetArgs, deploy_request};
 
-/// Show what `deploy` would do with the same arguments, changing nothing.
+/// Show what `deploy` would do with the same arguments, changing nothing: per service, every
+/// container with its image before and after; the migration, its shape and launch; the lock.
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
     #[command(flatten)]
@@ -29,40 +30,49 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let cluster = request.cluster.clone();
-    let service = request.service.clone();
+    let services = request.services.clone();
     let outcome = session.driver.plan(request).await;
     session.end_progress();
     let plan = match outcome {
         Ok(plan) => plan,
         Err(error) => {
-            return report_error(printer, &error, &cluster, Some(&service));
+            return report_error(printer, &error, &cluster, &services);
         }
     };
     if args.target.output == OutputFormat::Json {
         printer.data(&serde_json::to_string(&plan).unwrap_or_default());
         return ExitStatus::Success;
     }
-    let mut lines = vec![
-        format!(
-            "release {} of service {} in cluster {}",
-            plan.release_id, plan.service, plan.cluster
-        ),
-        format!("  container      {}", plan.container),
-        format!("  image          {} -> {}", plan.image_from, plan.image_to),
-        format!("  live now       {}", short_td(&plan.live_task_definition)),
-        format!(
-            "  revision       {} -> {}",
-            short_td(&plan.task_definition_from),
-            plan.reuses_revision.as_deref().map_or_else(
-                || "a new revision".to_owned(),
-                |td| format!("{} (reused)", short_td(td))
-            )
-        ),
-    ];
-    for change in &plan.changes {
+    for line in human(&plan) {
+        printer.data(&line);
+    }
+    ExitStatus::Success
+}
+
+fn human(plan: &Plan) -> Vec<String> {
+    let names: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
+    let mut lines = vec![format!(
+        "release {} of {} {} in cluster {}",
+        plan.release_id,
+        if names.len() == 1 {
+            "service"
+        } else {
+            "services"
+        },
+        names.join(", "),
+        plan.cluster
+    )];
+    for service in &plan.services {
+        service_lines(service, &mut lines);
+    }
+    if plan.waves.len() > 1 {
         lines.push(format!(
-            "  change         {}: {} -> {}",
-            change.field, change.from, change.to
+            "  waves          {}",
+            plan.waves
+                .iter()
+                .map(|wave| wave.join(" + "))
+                .collect::<Vec<_>>()
+                .join(", then ")
         ));
     }
     lines.push(format!(
@@ -71,6 +81,18 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
             .as_deref()
             .map_or_else(|| "none".to_owned(), join_command)
     ));
+    if plan.migrate_command.is_some() {
+        lines.push(format!(
+            "  migrate from   {}",
+            match &plan.migrate_family {
+                Some(family) => format!(
+                    "a new revision of family {family} (network of service {})",
+                    plan.migrate_service
+                ),
+                None => format!("service {}'s new revision", plan.migrate_service),
+            }
+        ));
+    }
     if plan.migrate_cpu.is_some() || plan.migrate_memory.is_some() {
         lines.push(format!(
             "  resources      cpu {} memory {}",
@@ -79,6 +101,31 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
             plan.migrate_memory
                 .map_or_else(|| "(task definition)".to_owned(), |m| m.to_string())
         ));
+    }
+    if plan.migrate_task_cpu.is_some() || plan.migrate_task_memory.is_some() {
+        lines.push(format!(
+            "  task size      cpu {} memory {}",
+            plan.migrate_task_cpu
+                .as_deref()
+                .unwrap_or("(task definition)"),
+            plan.migrate_task_memory
+                .as_deref()
+                .unwrap_or("(task definition)")
+        ));
+    }
+    if !plan.migrate_environment.is_empty() {
+        lines.push(format!(
+            "  environment    {}",
+            plan.migrate_environment.join(", ")
+        ));
+    }
+    for (label, role) in [
+        ("task role", &plan.migrate_task_role_arn),
+        ("exec role", &plan.migrate_execution_role_arn),
+    ] {
+        if let Some(role) = role {
+            lines.push(format!("  {label:<14} {role}"));
+        }
     }
     lines.push(format!(
         "  launch         {}",
@@ -95,32 +142,14 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
             Launch::ClusterDefault => "cluster default capacity provider strategy".to_owned(),
         }
     ));
-    match &plan.network {
-        Some(network) => lines.push(format!(
-            "  network        subnets {} security groups {} public IP {}",
-            network.subnets.join(","),
-            network.security_groups.join(","),
-            network.assign_public_ip.as_deref().unwrap_or("DISABLED")
-        )),
-        None => lines.push("  network        (none: not awsvpc)".to_owned()),
-    }
     lines.push(format!(
-        "  rollout        {} tasks, timeout {}, poll every {}, rollback on failure: {}",
-        plan.desired_count,
+        "  rollout        timeout {}, poll every {}, rollback on failure: {}",
         format_duration(plan.deploy_timeout),
         format_duration(plan.poll_interval),
         if plan.rollback_on_failure {
             "yes"
         } else {
             "no"
-        }
-    ));
-    lines.push(format!(
-        "  failed tasks   {}",
-        if plan.circuit_breaker {
-            "ECS's circuit breaker decides".to_owned()
-        } else {
-            "shipmate fails the release after too many (no circuit breaker)".to_owned()
         }
     ));
     lines.push(format!(
@@ -145,8 +174,66 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
     if let Some(command) = &plan.post_deploy_command {
         lines.push(format!("  post-deploy    {}", join_command(command)));
     }
-    for line in lines {
-        printer.data(&line);
+    lines
+}
+
+/// One service: its revisions, every container with its image before and after, its network
+/// and how its rollout is watched.
+fn service_lines(plan: &ServicePlan, lines: &mut Vec<String>) {
+    lines.push(format!("  service {}", plan.service));
+    lines.push(format!(
+        "    live now     {}",
+        short_td(&plan.live_task_definition)
+    ));
+    lines.push(format!(
+        "    revision     {} -> {}",
+        short_td(&plan.task_definition_from),
+        plan.reuses_revision.as_deref().map_or_else(
+            || "a new revision".to_owned(),
+            |td| format!("{} (reused)", short_td(td))
+        )
+    ));
+    for container in &plan.containers {
+        let role = if container.essential {
+            ""
+        } else {
+            ", not essential"
+        };
+        if container.image_from == container.image_to {
+            lines.push(format!(
+                "    container    {}: {} (kept{role})",
+                container.name, container.image_from
+            ));
+        } else {
+            lines.push(format!(
+                "    container    {}: {} -> {}{}",
+                container.name,
+                container.image_from,
+                container.image_to,
+                if role.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", role.trim_start_matches(", "))
+                }
+            ));
+        }
     }
-    ExitStatus::Success
+    match &plan.network {
+        Some(network) => lines.push(format!(
+            "    network      subnets {} security groups {} public IP {}",
+            network.subnets.join(","),
+            network.security_groups.join(","),
+            network.assign_public_ip.as_deref().unwrap_or("DISABLED")
+        )),
+        None => lines.push("    network      (none: not awsvpc)".to_owned()),
+    }
+    lines.push(format!(
+        "    rollout      {} tasks; failed tasks: {}",
+        plan.desired_count,
+        if plan.circuit_breaker {
+            "ECS's circuit breaker decides"
+        } else {
+            "shipmate fails the release after too many (no circuit breaker)"
+        }
+    ));
 }

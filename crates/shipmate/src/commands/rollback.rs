@@ -8,7 +8,8 @@ use crate::settings::{RollbackFlags, TargetArgs, rollback_request};
 
 /// Roll the service back to the last revision that was live before the current one (from
 /// shipmate's release ledger, or --to) and wait for it. A rollback is a release: it takes the
-/// release lock, so it never runs beside a migration.
+/// release lock, so it never runs beside a migration. With several --service, each goes back to
+/// what it ran before the last release that moved it (--to takes one service).
 #[derive(Debug, clap::Args)]
 pub(crate) struct RollbackArgs {
     #[command(flatten)]
@@ -27,31 +28,44 @@ pub(crate) async fn rollback(args: RollbackArgs, printer: &Printer) -> ExitStatu
     };
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let cluster = request.cluster.clone();
-    let service = request.service.clone();
+    let services = request.services.clone();
     let dry_run = request.dry_run;
     let finished = session.driver.rollback(request).await;
     let (mut report, result) = (finished.report, finished.result);
     session.end_progress();
+    let revision = |td: &Option<String>| td.as_deref().map_or("?", short_td).to_owned();
     let status = match &result {
         Ok(()) if dry_run => {
-            printer.data(&format!(
-                "shipmate rollback would move service {service} from {} to {}",
-                report
-                    .previous_task_definition
-                    .as_deref()
-                    .map_or("?", short_td),
-                report.task_definition.as_deref().map_or("?", short_td)
-            ));
+            for service in &report.services {
+                let (from, to) = (
+                    revision(&service.previous_task_definition),
+                    revision(&service.task_definition),
+                );
+                printer.data(&if from == to {
+                    format!(
+                        "shipmate rollback would leave service {} on {to}",
+                        service.service
+                    )
+                } else {
+                    format!(
+                        "shipmate rollback would move service {} from {from} to {to}",
+                        service.service
+                    )
+                });
+            }
             ExitStatus::Success
         }
         Ok(()) => {
-            printer.info(&format!(
-                "service {service} is on {}",
-                report.task_definition.as_deref().map_or("?", short_td)
-            ));
+            for service in &report.services {
+                printer.info(&format!(
+                    "service {} is on {}",
+                    service.service,
+                    revision(&service.task_definition)
+                ));
+            }
             ExitStatus::Success
         }
-        Err(error) => report_error(printer, error, &cluster, Some(&service)),
+        Err(error) => report_error(printer, error, &cluster, &services),
     };
     finish(printer, args.target.output, "rollback", &mut report, status);
     status

@@ -32,7 +32,7 @@ pub(crate) async fn run(args: RunArgs, printer: &Printer) -> ExitStatus {
     session.end_progress();
     let status = match &result {
         Ok(code) => ExitStatus::external(*code),
-        Err(error) => report_error(printer, error, &cluster, service.as_deref()),
+        Err(error) => report_error(printer, error, &cluster, &Vec::from_iter(service)),
     };
     finish(printer, args.target.output, "run", &mut report, status);
     status

@@ -3,7 +3,7 @@
 
 use shipmate_release::duration::format_duration;
 use shipmate_release::ledger::Entry;
-use shipmate_release::release::Status;
+use shipmate_release::release::{ServiceStatus, Status};
 use shipmate_release::task::{TaskOutcome, TaskProgress, assess_task, task_id};
 
 use crate::exit::ExitStatus;
@@ -31,13 +31,13 @@ pub(crate) async fn status(args: StatusArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let cluster = request.cluster.clone();
-    let service = request.service.clone();
+    let services = request.services.clone();
     let session = Session::start(&args.target, printer, &cluster).await;
     let outcome = session.driver.status(request).await;
     session.end_progress();
     let status = match outcome {
         Ok(status) => status,
-        Err(error) => return report_error(printer, &error, &cluster, Some(&service)),
+        Err(error) => return report_error(printer, &error, &cluster, &services),
     };
     if args.target.output == OutputFormat::Json {
         printer.data(&serde_json::to_string(&status).unwrap_or_default());
@@ -76,9 +76,21 @@ fn release_line(entry: &Entry, now: i64) -> String {
         },
         None => String::new(),
     };
-    let moved = match (&record.from, &record.to) {
-        (Some(from), Some(to)) => format!(" {} -> {}", short_td(from), short_td(to)),
-        _ => String::new(),
+    let moves: Vec<String> = record
+        .moves
+        .iter()
+        .filter_map(|m| {
+            Some(format!(
+                "{} -> {}",
+                short_td(m.from.as_ref()?),
+                short_td(m.to.as_ref()?)
+            ))
+        })
+        .collect();
+    let moved = if moves.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", moves.join(", "))
     };
     let when = entry
         .registered_at
@@ -99,33 +111,10 @@ fn release_line(entry: &Entry, now: i64) -> String {
 }
 
 fn human(status: &Status) -> Vec<String> {
-    let view = &status.service;
     let now = status.lock.read_at;
-    let mut lines = vec![format!(
-        "service {} ({}): {} running / {} desired, {} pending, task definition {}",
-        view.service_name,
-        view.status,
-        view.running_count,
-        view.desired_count,
-        view.pending_count,
-        short_td(&view.task_definition)
-    )];
-    lines.push("deployments:".to_owned());
-    for d in &view.deployments {
-        lines.push(format!(
-            "  {:<8} {:<28} {} running {}/{} pending {} failed {}{}",
-            d.status,
-            d.id,
-            short_td(&d.task_definition),
-            d.running_count,
-            d.desired_count,
-            d.pending_count,
-            d.failed_tasks,
-            d.rollout_state
-                .as_ref()
-                .map(|s| format!(" rollout {s}"))
-                .unwrap_or_default()
-        ));
+    let mut lines = Vec::new();
+    for service in &status.services {
+        service_lines(service, &mut lines);
     }
     lines.push(format!("release lock ({}):", status.lock.family));
     match status.lock.open.split_first() {
@@ -159,6 +148,39 @@ fn human(status: &Status) -> Vec<String> {
     for entry in &status.releases {
         lines.push(release_line(entry, now));
     }
+    lines
+}
+
+/// One service's part of `status`: its deployments, where a rollback would take it, its
+/// `shipmate run` tasks.
+fn service_lines(status: &ServiceStatus, lines: &mut Vec<String>) {
+    let view = &status.service;
+    lines.push(format!(
+        "service {} ({}): {} running / {} desired, {} pending, task definition {}",
+        view.service_name,
+        view.status,
+        view.running_count,
+        view.desired_count,
+        view.pending_count,
+        short_td(&view.task_definition)
+    ));
+    lines.push("deployments:".to_owned());
+    for d in &view.deployments {
+        lines.push(format!(
+            "  {:<8} {:<28} {} running {}/{} pending {} failed {}{}",
+            d.status,
+            d.id,
+            short_td(&d.task_definition),
+            d.running_count,
+            d.desired_count,
+            d.pending_count,
+            d.failed_tasks,
+            d.rollout_state
+                .as_ref()
+                .map(|s| format!(" rollout {s}"))
+                .unwrap_or_default()
+        ));
+    }
     lines.push(format!(
         "rollback would return to: {}",
         status
@@ -185,5 +207,4 @@ fn human(status: &Status) -> Vec<String> {
     if let Some(url) = &status.console_url {
         lines.push(format!("console: {url}"));
     }
-    lines
 }

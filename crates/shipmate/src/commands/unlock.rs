@@ -36,12 +36,12 @@ pub(crate) async fn unlock(args: UnlockArgs, printer: &Printer) -> ExitStatus {
         }
     };
     let cluster = request.cluster.clone();
-    let service = request.service.clone();
+    let services = request.services.clone();
     let by = format!("shipmate unlock by {}", request.by);
     let session = Session::start(&args.target, printer, &cluster).await;
     let lock: LockView = match session.driver.unlock_inspect(request).await {
         Ok(lock) => lock,
-        Err(error) => return report_error(printer, &error, &cluster, Some(&service)),
+        Err(error) => return report_error(printer, &error, &cluster, &services),
     };
     session.end_progress();
     let (Some(entry), Some(holder)) = (lock.open.first().cloned(), lock.holder()) else {
@@ -94,7 +94,7 @@ pub(crate) async fn unlock(args: UnlockArgs, printer: &Printer) -> ExitStatus {
             ));
             ExitStatus::Success
         }
-        Err(error) => report_error(printer, &error, &cluster, Some(&service)),
+        Err(error) => report_error(printer, &error, &cluster, &services),
     }
 }
 

@@ -414,7 +414,7 @@ async fn a_crashing_image_fails_the_job_and_rollback_restores_the_previous_revis
             .stderr
             .contains("the deployment of service `web` failed: ECS deployment circuit breaker")
     );
-    assert!(outcome.stderr.contains("rollback: to web:1"));
+    assert!(outcome.stderr.contains("rollback: web to web:1"));
     let report = outcome.report();
     assert_valid_report(&report);
     assert_eq!(report["result"], "deployment_failed");
@@ -543,7 +543,9 @@ async fn plan_makes_no_mutating_call() {
         .await;
     assert_eq!(outcome.code, Some(0));
     assert!(
-        outcome.stdout.contains("image          web:1 -> web:2"),
+        outcome
+            .stdout
+            .contains("    container    app: web:1 -> web:2"),
         "{}",
         outcome.stdout
     );
@@ -577,7 +579,7 @@ async fn deploy_transcript() {
         .lines()
         .filter(|l| {
             !l.starts_with("ecs | ") && !l.contains("task is ") && !l.starts_with("deploy: ")
-                || l.starts_with("deploy: service updated")
+                || l.starts_with("deploy: web updated")
         })
         .collect();
     let mut settings = insta::Settings::clone_current();

@@ -150,7 +150,7 @@ async fn deploying_the_running_image_migrates_unless_this_release_already_did() 
     assert!(
         outcome
             .stderr
-            .contains("deploy: the service already runs web:1; rollout skipped"),
+            .contains("deploy: web already runs web:1; its rollout is skipped"),
         "{}",
         outcome.stderr
     );

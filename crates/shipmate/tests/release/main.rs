@@ -12,5 +12,6 @@ mod kills;
 mod logs;
 mod run;
 mod schema;
+mod services;
 mod unlock;
 mod web;
