@@ -142,3 +142,38 @@ def test_the_new_revision_carries_every_member_and_the_tags(tmp_path):
         assert not problems, "the copy differs from the original:\n" + "\n".join(problems)
     finally:
         endpoint.stop()
+
+
+def test_a_member_the_sdk_cannot_carry_stops_the_release_before_anything_changes(tmp_path):
+    """`trustedExecutionConfiguration` is newer than the aws-sdk-ecs shipmate is built on: the SDK
+    reads past it, so a copy would drop it. shipmate finds it in the raw answer and refuses."""
+    endpoint = LocalEndpoint()
+    try:
+        clients = dict(endpoint_url=endpoint.url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+        ecs = boto3.client("ecs", **clients)
+        ecs.create_cluster(clusterName="prod")
+        model = botocore.session.get_session().get_service_model("ecs")
+        member = model.operation_model("RegisterTaskDefinition").input_shape.members["trustedExecutionConfiguration"]
+        definition = ecs.register_task_definition(
+            family="newer", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
+            memory="512", trustedExecutionConfiguration=sample(member, "trusted"),
+            containerDefinitions=[{"name": "app", "image": "copy/app:1", "essential": True}],
+        )["taskDefinition"]
+        ecs.create_service(
+            cluster="prod", serviceName="newer", taskDefinition=definition["taskDefinitionArn"],
+            desiredCount=0, launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
+        endpoint.clear_requests()
+        result = subprocess.run(
+            [shipmate_bin(), "deploy", "--cluster", "prod", "--service", "newer",
+             "--image", "copy/app:2", "--no-migrate"],
+            env=endpoint.env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            stdin=subprocess.DEVNULL)
+        assert result.returncode == 2, result.stderr
+        assert "has members this shipmate cannot copy into the release's revision: " \
+               "trustedExecutionConfiguration" in result.stderr, result.stderr
+        assert not [b for b in endpoint.requests("RegisterTaskDefinition") if b["family"] == "newer"]
+        assert not endpoint.requests("UpdateService")
+    finally:
+        endpoint.stop()

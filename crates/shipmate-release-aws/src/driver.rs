@@ -291,7 +291,7 @@ impl Driver {
                 }
             }
             Command::DescribeTaskDefinition { arn } => Observation::TaskDefinition(
-                task_definition_view(&self.task_definition(run, &arn).await?.definition),
+                task_definition_view(&self.task_definition(run, &arn).await?),
             ),
             Command::RegisterRevision {
                 base,

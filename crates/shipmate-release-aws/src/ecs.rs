@@ -2,7 +2,10 @@
 //! the domain's views at the boundary. Nothing here decides anything.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::types::{
@@ -108,7 +111,8 @@ fn container_choice(definition: &ContainerDefinition) -> ContainerChoice {
     }
 }
 
-pub(crate) fn task_definition_view(td: &TaskDefinition) -> TaskDefinitionView {
+pub(crate) fn task_definition_view(described: &Described) -> TaskDefinitionView {
+    let td = &described.definition;
     TaskDefinitionView {
         arn: td.task_definition_arn().unwrap_or_default().to_owned(),
         family: td.family().unwrap_or_default().to_owned(),
@@ -120,6 +124,7 @@ pub(crate) fn task_definition_view(td: &TaskDefinition) -> TaskDefinitionView {
             .collect(),
         cpu: td.cpu().map(str::to_owned),
         memory: td.memory().map(str::to_owned),
+        unknown_members: described.unknown_members.clone(),
     }
 }
 
@@ -165,6 +170,66 @@ pub(crate) fn task_view(task: &Task, essential: &HashMap<String, bool>) -> TaskV
 pub(crate) struct Described {
     pub(crate) definition: TaskDefinition,
     pub(crate) tags: Vec<Tag>,
+    /// Members of the answer the SDK does not know (see [`unknown_members`]).
+    pub(crate) unknown_members: Vec<String>,
+}
+
+/// The members of a DescribeTaskDefinition answer, and of each of its containers, that are not
+/// in the SDK's own schema of `TaskDefinition` and `ContainerDefinition`: the SDK reads past
+/// them, so a copy made through it would drop them without a word.
+pub(crate) fn unknown_members(body: &[u8]) -> Vec<String> {
+    let Ok(answer) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let Some(td) = answer.get("taskDefinition").and_then(|v| v.as_object()) else {
+        return Vec::new();
+    };
+    let mut unknown: Vec<String> = td
+        .keys()
+        .filter(|key| TaskDefinition::SCHEMA.member_schema(key).is_none())
+        .cloned()
+        .collect();
+    for container in td
+        .get("containerDefinitions")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_object())
+    {
+        let name = container
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("?");
+        unknown.extend(
+            container
+                .keys()
+                .filter(|key| ContainerDefinition::SCHEMA.member_schema(key).is_none())
+                .map(|key| format!("containerDefinitions[{name}].{key}")),
+        );
+    }
+    unknown
+}
+
+/// Keeps what [`unknown_members`] finds in the raw answer, which only an interceptor sees.
+#[derive(Debug, Clone, Default)]
+struct UnknownMembers(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for UnknownMembers {
+    fn name(&self) -> &'static str {
+        "UnknownTaskDefinitionMembers"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_ecs::error::BoxError> {
+        if let (Some(body), Ok(mut found)) = (context.response().body().bytes(), self.0.lock()) {
+            *found = unknown_members(body);
+        }
+        Ok(())
+    }
 }
 
 impl Described {
@@ -209,6 +274,7 @@ pub(crate) fn registrable(td: &Described) -> Described {
             .filter(|t| !t.key().is_some_and(is_reserved_tag))
             .cloned()
             .collect(),
+        unknown_members: Vec::new(),
     }
 }
 
@@ -337,12 +403,15 @@ impl Ecs {
         &self,
         task_definition: &str,
     ) -> Result<Described, Fault> {
+        let unknown = UnknownMembers::default();
         let output = self
             .clients
             .ecs
             .describe_task_definition()
             .task_definition(task_definition)
             .include(TaskDefinitionField::Tags)
+            .customize()
+            .interceptor(unknown.clone())
             .send()
             .await
             .map_err(|e| fault("DescribeTaskDefinition", &e))?;
@@ -353,7 +422,16 @@ impl Ecs {
                 format!("no task definition in the answer for `{task_definition}`"),
             )
         })?;
-        Ok(Described { definition, tags })
+        let unknown_members = unknown
+            .0
+            .lock()
+            .map(|found| found.clone())
+            .unwrap_or_default();
+        Ok(Described {
+            definition,
+            tags,
+            unknown_members,
+        })
     }
 
     /// RegisterTaskDefinition of a copy: every member the request takes is carried, and the
@@ -425,7 +503,11 @@ impl Ecs {
         let definition = output.task_definition.ok_or_else(|| {
             Fault::unexpected("RegisterTaskDefinition", "no task definition in the answer")
         })?;
-        Ok(Described { definition, tags })
+        Ok(Described {
+            definition,
+            tags,
+            unknown_members: Vec::new(),
+        })
     }
 
     pub(crate) async fn run_task(&self, spec: &TaskSpec) -> Result<RunTaskAnswer, Fault> {
@@ -781,6 +863,7 @@ mod tests {
                 tag("aws:cloudformation:stack-name", "web"),
                 tag("AWS:other", "x"),
             ],
+            unknown_members: Vec::new(),
         };
         let copy = with_image(&base, &["app".to_owned(), "celery".to_owned()], "shop:2");
         let images: Vec<_> = copy
@@ -804,5 +887,30 @@ mod tests {
         assert!(!same_revision(&base, &copy));
         registered.tags.push(tag("extra", "1"));
         assert!(!same_revision(&registered, &copy));
+    }
+
+    #[test]
+    fn members_the_sdk_does_not_know_are_found_in_the_raw_answer() {
+        let answer = serde_json::json!({
+            "taskDefinition": {
+                "family": "web",
+                "cpu": "256",
+                "trustedExecutionConfiguration": {"enabled": true},
+                "containerDefinitions": [
+                    {"name": "app", "image": "shop:1", "restartPolicy": {"enabled": true}},
+                    {"name": "envoy", "image": "proxy:1", "futureKnob": 3}
+                ]
+            },
+            "tags": []
+        });
+        let body = serde_json::to_vec(&answer).unwrap();
+        assert_eq!(
+            unknown_members(&body),
+            [
+                "trustedExecutionConfiguration",
+                "containerDefinitions[envoy].futureKnob"
+            ]
+        );
+        assert!(unknown_members(b"not json").is_empty());
     }
 }

@@ -19,6 +19,10 @@ pub struct TaskDefinitionView {
     /// Task-level size, as registered (`1024`, `1 vCPU`, …).
     pub cpu: Option<String>,
     pub memory: Option<String>,
+    /// Members ECS returned that the SDK shipmate is built on does not know
+    /// (`trustedExecutionConfiguration`, `containerDefinitions[app].restartPolicy`): a copy of
+    /// this task definition would silently drop them.
+    pub unknown_members: Vec<String>,
 }
 
 impl TaskDefinitionView {

@@ -161,6 +161,10 @@ pub struct TaskDefinition {
     pub ephemeral_storage: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_fault_injection: Option<bool>,
+    /// Every other member registered (`trustedExecutionConfiguration`, members ECS adds later),
+    /// kept and echoed back as a container's are.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -202,6 +206,9 @@ pub struct RegisterTaskDefinitionRequest {
     pub runtime_platform: Option<serde_json::Value>,
     #[serde(default)]
     pub enable_fault_injection: Option<bool>,
+    /// The members not named above, kept on the task definition.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -347,6 +347,7 @@ fn validate(input: RegisterTaskDefinitionRequest) -> Result<TaskDefinition, AwsE
         proxy_configuration: input.proxy_configuration,
         ephemeral_storage: input.ephemeral_storage,
         enable_fault_injection: input.enable_fault_injection,
+        extra: input.extra,
         ..TaskDefinition::default()
     })
 }

@@ -236,7 +236,7 @@ async fn update_wave(
     let views = ctx.active_services(&names).await?;
     let held = ctx.held.clone().expect("the lock is held");
     let mut rollouts = Vec::new();
-    let mut sent = false;
+    let mut sent_to: Vec<String> = Vec::new();
     for (target, now) in targets.iter().zip(views) {
         let already_sent =
             held.resumed && held.record.move_of(&target.service).is_some_and(|m| m.sent);
@@ -305,7 +305,7 @@ async fn update_wave(
             );
         } else {
             update_service(ctx, lock_request, &target.service, &revision).await?;
-            sent = true;
+            sent_to.push(target.service.clone());
         }
         service_report(ctx, &target.service).outcome = "updated".to_owned();
         let failure_limit = now.circuit_breaker.is_none().then(|| {
@@ -320,7 +320,20 @@ async fn update_wave(
             failure_limit,
         });
     }
-    Ok((rollouts, sent))
+    if !sent_to.is_empty() {
+        // One record for the wave (ECS's tagging bucket is 20 calls, then 10 a second): a run
+        // killed before it finds its services rolling out to its revision and marks them then.
+        let now = ctx.now();
+        ctx.record(|record| {
+            record.live_at.get_or_insert(now);
+            for service in &sent_to {
+                record.mark_sent(service);
+            }
+            record.state = State::Deploying;
+        })
+        .await?;
+    }
+    Ok((rollouts, !sent_to.is_empty()))
 }
 
 /// Some rollout did not complete: with `--rollback`, every service the release updated goes
@@ -635,6 +648,15 @@ pub(super) async fn revision_with_image(
     base: &str,
 ) -> Result<Target, Stop> {
     let base_view = ctx.describe_task_definition(base).await?;
+    if !base_view.unknown_members.is_empty() {
+        // A revision without them would change what runs (a restart policy, a security
+        // setting) without anyone deciding it.
+        return Err(Stop::Error(ReleaseError::Invalid(format!(
+            "{} has members this shipmate cannot copy into the release's revision: {} (they are newer than the aws-sdk-ecs it is built on); upgrade shipmate",
+            base_view.arn,
+            base_view.unknown_members.join(", ")
+        ))));
+    }
     let containers = moved(&base_view, request)?;
     let command = Command::RegisterRevision {
         base: base_view.arn.clone(),
@@ -858,13 +880,6 @@ async fn update_service(
     target: &str,
 ) -> Result<ServiceView, Stop> {
     let updated = lock::update_service(ctx, lock_request, service, target).await?;
-    let now = ctx.now();
-    ctx.record(|record| {
-        record.live_at.get_or_insert(now);
-        record.mark_sent(service);
-        record.state = State::Deploying;
-    })
-    .await?;
     let deployment_id = updated
         .deployments
         .iter()

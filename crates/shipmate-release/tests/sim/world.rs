@@ -506,6 +506,7 @@ impl World {
                     }],
                     cpu: None,
                     memory: None,
+                    unknown_members: Vec::new(),
                 }),
                 None => Observation::Failed(shipmate_release::fault::Fault::unexpected(
                     "DescribeTaskDefinition",

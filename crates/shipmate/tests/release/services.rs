@@ -599,3 +599,100 @@ async fn two_releases_sharing_a_service_never_migrate_at_once() {
     assert_eq!(assert_no_overlap(&env).await, 2, "one migration each");
     assert!(open_ledger_entries(&env).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waves_go_live_in_order_and_a_failed_wave_stops_the_next() {
+    let (env, web_1, worker_1) = shop_env().await;
+    let config = env.dir.path().join("shipmate.toml");
+    std::fs::write(
+        &config,
+        "[service]\nservices = [\"web\", \"worker\"]\n\n[deploy]\nwaves = [[\"worker\"], [\"web\"]]\n",
+    )
+    .expect("config");
+    let config_arg = config.to_str().expect("utf-8 path");
+    let release = |image: &'static str| {
+        vec![
+            "deploy",
+            "--config",
+            config_arg,
+            "--cluster",
+            CLUSTER,
+            "--image",
+            image,
+            "--migrate",
+            "true",
+            "--poll-interval",
+            "200ms",
+            "--log-quiet-period",
+            "500ms",
+            "--output",
+            "json",
+        ]
+    };
+    let plan = env
+        .shipmate(&[
+            "plan",
+            "--config",
+            config_arg,
+            "--cluster",
+            CLUSTER,
+            "--image",
+            "shop:2",
+        ])
+        .await;
+    assert!(
+        plan.stdout.contains("  waves          worker, then web"),
+        "{}",
+        plan.stdout
+    );
+
+    let good = env.shipmate(&release("shop:2")).await;
+    assert_eq!(good.code, Some(0));
+    // The worker's rollout completed before the web's UpdateService was sent.
+    let updates: Vec<(String, i64)> = env
+        .server
+        .request_log()
+        .records()
+        .into_iter()
+        .filter(|r| r.operation.as_deref() == Some("UpdateService"))
+        .filter_map(|r| Some((r.body?["service"].as_str()?.to_owned(), r.time)))
+        .collect();
+    assert_eq!(
+        updates.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["worker", "web"]
+    );
+    let worker_completed = describe_service(&env, "worker")
+        .await
+        .events()
+        .iter()
+        .filter(|e| {
+            e.message()
+                .is_some_and(|m| m.contains("deployment completed"))
+        })
+        .filter_map(|e| e.created_at()?.to_millis().ok())
+        .max()
+        .expect("the worker's deployment completed");
+    assert!(
+        worker_completed <= updates[1].1,
+        "{worker_completed} > {}",
+        updates[1].1
+    );
+
+    // A wave that fails stops the release before the next wave: the web is not touched.
+    let web_2 = describe_service(&env, "web")
+        .await
+        .task_definition()
+        .expect("td")
+        .to_owned();
+    let bad = env.shipmate(&release("shop:4")).await;
+    assert_eq!(bad.code, Some(6));
+    let report = bad.report();
+    assert_eq!(service_report(&report, "worker")["outcome"], "rolled_back");
+    assert_eq!(service_report(&report, "web")["outcome"], "not_deployed");
+    assert_eq!(
+        describe_service(&env, "web").await.task_definition(),
+        Some(web_2.as_str())
+    );
+    assert_ne!(web_2, web_1);
+    assert!(wait_steady(&env, "worker").await.task_definition() != Some(worker_1.as_str()));
+}
