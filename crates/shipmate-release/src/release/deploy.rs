@@ -190,21 +190,36 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
             .filter(|t| wave.contains(&t.service))
             .cloned()
             .collect();
-        let (rollouts, sent) =
-            update_wave(ctx, request, &lock_request, &wave_targets, &mut seen).await?;
-        updated_now |= sent;
+        let start = update_wave(ctx, request, &lock_request, &wave_targets, &mut seen).await?;
+        updated_now |= start.sent;
+        // What this release moved, to return it with --rollback: the services it updates now,
+        // and those an interrupted run of it already took live.
         updated.extend(
             wave_targets
                 .iter()
-                .filter(|t| rollouts.iter().any(|r| r.service == t.service))
+                .filter(|t| {
+                    start.rollouts.iter().any(|r| r.service == t.service)
+                        || start.live.contains(&t.service)
+                })
                 .cloned(),
         );
-        if !request.wait || rollouts.is_empty() {
+        if !start.ended.is_empty() {
+            return fail_rollout(
+                ctx,
+                request,
+                &lock_request,
+                &updated,
+                start.ended,
+                &mut seen,
+            )
+            .await;
+        }
+        if !request.wait || start.rollouts.is_empty() {
             continue;
         }
         let ends = rollout::follow_all(
             ctx,
-            &rollouts,
+            &start.rollouts,
             &mut seen,
             ms(request.deploy_timeout),
             ms(request.poll_interval),
@@ -223,20 +238,35 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     finish_live(ctx, request, &source, migrated_now, updated_now).await
 }
 
-/// Updates the services of one wave that need it (rebased on a change made meanwhile), and
-/// returns the rollouts to follow and whether any UpdateService was sent.
+/// How a wave started.
+struct WaveStart {
+    /// The rollouts to follow: the services updated now, and those an interrupted run of this
+    /// release updated that are still rolling out.
+    rollouts: Vec<Rollout>,
+    /// Whether any UpdateService was sent now.
+    sent: bool,
+    /// Services already live on this release's revision, put there by an interrupted run of it.
+    live: Vec<String>,
+    /// Services whose rollout, started by an interrupted run of this release, ended without it
+    /// (rolled back, or replaced): the release has failed.
+    ended: Vec<(String, RolloutEnd)>,
+}
+
+/// Updates the services of one wave that need it (rebased on a change made meanwhile).
 async fn update_wave(
     ctx: &mut Ctx,
     request: &DeployRequest,
     lock_request: &LockRequest,
     targets: &[Target],
     seen: &mut SeenAll,
-) -> Result<(Vec<Rollout>, bool), Stop> {
+) -> Result<WaveStart, Stop> {
     let names: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
     let views = ctx.active_services(&names).await?;
     let held = ctx.held.clone().expect("the lock is held");
     let mut rollouts = Vec::new();
     let mut sent_to: Vec<String> = Vec::new();
+    let mut live = Vec::new();
+    let mut ended = Vec::new();
     for (target, now) in targets.iter().zip(views) {
         let already_sent =
             held.resumed && held.record.move_of(&target.service).is_some_and(|m| m.sent);
@@ -246,23 +276,18 @@ async fn update_wave(
             // An earlier run of this release updated the service; its rollout ended without us.
             let by = now.desired_revision().to_owned();
             let end = if by == target.from {
-                RolloutEnd::Failed {
+                // Back where the release found it: ECS's circuit breaker, or someone, did it.
+                RolloutEnd::RolledBackByEcs {
+                    to: by,
                     reason: "the deployment of an earlier run of this release was rolled back"
                         .to_owned(),
                 }
             } else {
                 RolloutEnd::Replaced { by }
             };
-            return fail_rollout(
-                ctx,
-                request,
-                lock_request,
-                &[],
-                vec![(target.service.clone(), end)],
-                seen,
-            )
-            .await
-            .map(|()| (Vec::new(), false));
+            service_report(ctx, &target.service).outcome = end.outcome().to_owned();
+            ended.push((target.service.clone(), end));
+            continue;
         }
         let desired = now.desired_revision().to_owned();
         if !already_sent && desired != target.base && desired != revision {
@@ -293,6 +318,9 @@ async fn update_wave(
                     task_definition: revision.clone(),
                 });
                 service_report(ctx, &target.service).outcome = "already_live".to_owned();
+                if held.resumed && revision != target.from {
+                    live.push(target.service.clone());
+                }
                 continue;
             }
             // Rolling out already (a re-run after shipmate was killed mid-rollout): follow it.
@@ -333,7 +361,12 @@ async fn update_wave(
         })
         .await?;
     }
-    Ok((rollouts, !sent_to.is_empty()))
+    Ok(WaveStart {
+        rollouts,
+        sent: !sent_to.is_empty(),
+        live,
+        ended,
+    })
 }
 
 /// Some rollout did not complete: with `--rollback`, every service the release updated goes

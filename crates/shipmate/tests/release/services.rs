@@ -8,7 +8,12 @@ use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
 };
 
-use crate::harness::{CLUSTER, Env, LOG_GROUP, finish};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::harness::{CLUSTER, Env, LOG_GROUP, eventually, finish};
 use crate::interference::{assert_no_overlap, open_ledger_entries};
 use crate::web::{MIGRATE_OK, create_service, describe_service, wait_steady};
 
@@ -695,4 +700,71 @@ async fn waves_go_live_in_order_and_a_failed_wave_stops_the_next() {
     );
     assert_ne!(web_2, web_1);
     assert!(wait_steady(&env, "worker").await.task_definition() != Some(worker_1.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_a_kill_between_waves_still_rolls_back_what_the_first_run_took_live() {
+    let (env, web_1, worker_1) = shop_env().await;
+    let config = env.dir.path().join("shipmate.toml");
+    std::fs::write(
+        &config,
+        "[service]\nservices = [\"web\", \"worker\"]\n\n[deploy]\nwaves = [[\"web\"], [\"worker\"]]\nrollback = true\n",
+    )
+    .expect("config");
+    let config_arg = config.to_str().expect("utf-8 path");
+    let args = [
+        "deploy",
+        "--config",
+        config_arg,
+        "--cluster",
+        CLUSTER,
+        "--image",
+        "shop:4",
+        "--migrate",
+        "true",
+        "--poll-interval",
+        "200ms",
+        "--log-quiet-period",
+        "500ms",
+        "--output",
+        "json",
+    ];
+    // Killed once the web's wave went live; the worker's may have started too. Either way the
+    // re-run must find what the first run did and take both back.
+    let first = env.command(&args).spawn().expect("spawn");
+    eventually(Duration::from_secs(60), || async {
+        let web = describe_service(&env, "web").await;
+        (web.task_definition() != Some(web_1.as_str())
+            && web.deployments().len() == 1
+            && web.running_count() == 2)
+            .then_some(())
+    })
+    .await
+    .expect("the web went live");
+    kill(
+        Pid::from_raw(i32::try_from(first.id().expect("pid")).expect("pid")),
+        Signal::SIGKILL,
+    )
+    .expect("SIGKILL");
+    finish(first).await;
+
+    let again = env.shipmate(&args).await;
+    assert_eq!(again.code, Some(6), "the worker cannot start");
+    let report = again.report();
+    assert_eq!(service_report(&report, "web")["outcome"], "rolled_back");
+    assert_eq!(
+        wait_steady(&env, "web").await.task_definition(),
+        Some(web_1.as_str()),
+        "the web the first run took live went back with the worker"
+    );
+    assert_eq!(
+        wait_steady(&env, "worker").await.task_definition(),
+        Some(worker_1.as_str())
+    );
+    assert_eq!(
+        migrations(&env).await.len(),
+        1,
+        "the re-run did not migrate again"
+    );
+    assert!(open_ledger_entries(&env).await.is_empty());
 }
