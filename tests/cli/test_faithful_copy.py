@@ -111,27 +111,34 @@ def differences(sent, expected, path="$"):
     return [] if sent == expected else [f"{path}: {json.dumps(expected)[:80]} -> {json.dumps(sent)[:80]}"]
 
 
+def service_on(endpoint, name, registration):
+    """A cluster `prod` and a service `name` of no tasks on the task definition `registration`
+    registers: nothing runs, the copy is what is under test, not the rollout."""
+    ecs = boto3.client("ecs", endpoint_url=endpoint.url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    ecs.create_cluster(clusterName="prod")
+    definition = ecs.register_task_definition(**registration)["taskDefinition"]
+    ecs.create_service(
+        cluster="prod", serviceName=name, taskDefinition=definition["taskDefinitionArn"],
+        desiredCount=0, launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
+    endpoint.clear_requests()
+
+
+def deploy(endpoint, tmp_path, service):
+    return subprocess.run(
+        [shipmate_bin(), "deploy", "--cluster", "prod", "--service", service,
+         "--image", "copy/app:2", "--no-migrate", "--no-wait"],
+        env=endpoint.env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL)
+
+
 def test_the_new_revision_carries_every_member_and_the_tags(tmp_path):
     endpoint = LocalEndpoint()
     try:
-        clients = dict(endpoint_url=endpoint.url, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test")
-        ecs = boto3.client("ecs", **clients)
-        ecs.create_cluster(clusterName="prod")
         original = full_request()
-        definition = ecs.register_task_definition(**original)["taskDefinition"]
-        # Nothing runs: the copy is what is under test, not the rollout.
-        ecs.create_service(
-            cluster="prod", serviceName="copy", taskDefinition=definition["taskDefinitionArn"],
-            desiredCount=0, launchType="FARGATE",
-            networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
-
-        endpoint.clear_requests()
-        result = subprocess.run(
-            [shipmate_bin(), "deploy", "--cluster", "prod", "--service", "copy",
-             "--image", "copy/app:2", "--no-migrate", "--no-wait"],
-            env=endpoint.env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-            stdin=subprocess.DEVNULL)
+        service_on(endpoint, "copy", original)
+        result = deploy(endpoint, tmp_path, "copy")
         assert result.returncode == 0, result.stderr
 
         sent = [body for body in endpoint.requests("RegisterTaskDefinition") if body["family"] == "copy"]
@@ -149,27 +156,13 @@ def test_a_member_the_sdk_cannot_carry_stops_the_release_before_anything_changes
     reads past it, so a copy would drop it. shipmate finds it in the raw answer and refuses."""
     endpoint = LocalEndpoint()
     try:
-        clients = dict(endpoint_url=endpoint.url, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test")
-        ecs = boto3.client("ecs", **clients)
-        ecs.create_cluster(clusterName="prod")
         model = botocore.session.get_session().get_service_model("ecs")
         member = model.operation_model("RegisterTaskDefinition").input_shape.members["trustedExecutionConfiguration"]
-        definition = ecs.register_task_definition(
+        service_on(endpoint, "newer", dict(
             family="newer", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
             memory="512", trustedExecutionConfiguration=sample(member, "trusted"),
-            containerDefinitions=[{"name": "app", "image": "copy/app:1", "essential": True}],
-        )["taskDefinition"]
-        ecs.create_service(
-            cluster="prod", serviceName="newer", taskDefinition=definition["taskDefinitionArn"],
-            desiredCount=0, launchType="FARGATE",
-            networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})
-        endpoint.clear_requests()
-        result = subprocess.run(
-            [shipmate_bin(), "deploy", "--cluster", "prod", "--service", "newer",
-             "--image", "copy/app:2", "--no-migrate"],
-            env=endpoint.env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-            stdin=subprocess.DEVNULL)
+            containerDefinitions=[{"name": "app", "image": "copy/app:1", "essential": True}]))
+        result = deploy(endpoint, tmp_path, "newer")
         assert result.returncode == 2, result.stderr
         assert "has members this shipmate cannot copy into the release's revision: " \
                "trustedExecutionConfiguration" in result.stderr, result.stderr

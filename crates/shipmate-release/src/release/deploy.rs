@@ -797,25 +797,8 @@ async fn migration_source(
                 td.arn, request.image
             )))
         })?;
-    let shape = &request.migrate_shape;
-    if shape.task_cpu.is_some() || shape.task_memory.is_some() {
-        let launch = crate::plan::migration_launch(
-            service.launch_type.as_deref(),
-            &service.capacity,
-            request.launch_type.as_deref(),
-            request.allow_spot,
-        );
-        if launch.is_fargate() == Some(true) {
-            crate::plan::check_fargate_size(
-                shape.task_cpu.as_deref().or(td.cpu.as_deref()),
-                shape.task_memory.as_deref().or(td.memory.as_deref()),
-            )
-            .map_err(|message| {
-                Stop::Error(ReleaseError::Invalid(format!(
-                    "the migration's size: {message}"
-                )))
-            })?;
-        }
+    if migrate::sized_on_fargate(request, service) {
+        migrate::check_task_size(request, &td)?;
     }
     Ok(MigrationSource {
         service: service.clone(),

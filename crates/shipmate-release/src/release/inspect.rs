@@ -312,23 +312,12 @@ async fn read_plan(ctx: &mut Ctx, request: &DeployRequest) -> Result<Plan, Stop>
         request.allow_spot,
     );
     let shape = &request.migrate_shape;
-    if request.migrate.is_some()
-        && (shape.task_cpu.is_some() || shape.task_memory.is_some())
-        && launch.is_fargate() == Some(true)
-    {
+    if super::migrate::sized_on_fargate(request, source) {
         // The size the migration task would have: the overrides over its task definition's.
         let td = ctx
             .describe_task_definition(shape.family.as_deref().unwrap_or(source.desired_revision()))
             .await?;
-        crate::plan::check_fargate_size(
-            shape.task_cpu.as_deref().or(td.cpu.as_deref()),
-            shape.task_memory.as_deref().or(td.memory.as_deref()),
-        )
-        .map_err(|message| {
-            Stop::Error(ReleaseError::Invalid(format!(
-                "the migration's size: {message}"
-            )))
-        })?;
+        super::migrate::check_task_size(request, &td)?;
     }
     Ok(Plan {
         release_id: ids::release_id(&ReleaseInputs {

@@ -23,6 +23,39 @@ pub(super) struct MigrationSource {
     pub(super) container: String,
 }
 
+/// Whether the release migrates with a task size of its own, on Fargate from `service`.
+pub(super) fn sized_on_fargate(request: &DeployRequest, service: &ServiceView) -> bool {
+    let shape = &request.migrate_shape;
+    request.migrate.is_some()
+        && (shape.task_cpu.is_some() || shape.task_memory.is_some())
+        && crate::plan::migration_launch(
+            service.launch_type.as_deref(),
+            &service.capacity,
+            request.launch_type.as_deref(),
+            request.allow_spot,
+        )
+        .is_fargate()
+            == Some(true)
+}
+
+/// The migration's task size on Fargate (its overrides over `td`'s own) must be one Fargate
+/// offers: bad input, said before anything changes.
+pub(super) fn check_task_size(
+    request: &DeployRequest,
+    td: &TaskDefinitionView,
+) -> Result<(), Stop> {
+    let shape = &request.migrate_shape;
+    crate::plan::check_fargate_size(
+        shape.task_cpu.as_deref().or(td.cpu.as_deref()),
+        shape.task_memory.as_deref().or(td.memory.as_deref()),
+    )
+    .map_err(|message| {
+        Stop::Error(crate::error::ReleaseError::Invalid(format!(
+            "the migration's size: {message}"
+        )))
+    })
+}
+
 /// Runs (or attaches to) the release's migration and follows it to its end.
 pub(super) async fn migrate(
     ctx: &mut Ctx,

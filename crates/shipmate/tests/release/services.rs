@@ -146,6 +146,15 @@ async fn images(env: &Env, arn: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Waits until both services are steady, and checks they run these revisions.
+async fn assert_back_on(env: &Env, web: &str, worker: &str) {
+    assert_eq!(wait_steady(env, "web").await.task_definition(), Some(web));
+    assert_eq!(
+        wait_steady(env, "worker").await.task_definition(),
+        Some(worker)
+    );
+}
+
 fn service_report<'a>(report: &'a serde_json::Value, service: &str) -> &'a serde_json::Value {
     report["services"]
         .as_array()
@@ -274,14 +283,7 @@ async fn a_crashing_worker_fails_the_release_and_rollback_returns_both_services(
         "{}",
         outcome.stderr
     );
-    assert_eq!(
-        wait_steady(&env, "web").await.task_definition(),
-        Some(web_1.as_str())
-    );
-    assert_eq!(
-        wait_steady(&env, "worker").await.task_definition(),
-        Some(worker_1.as_str())
-    );
+    assert_back_on(&env, &web_1, &worker_1).await;
     assert!(open_ledger_entries(&env).await.is_empty());
 }
 
@@ -331,14 +333,7 @@ async fn without_rollback_the_output_says_where_each_service_is_and_rollback_ret
     assert_eq!(rollback.code, Some(0));
     assert!(rollback.stderr.contains("service web is on web:1"));
     assert!(rollback.stderr.contains("service worker is on worker:1"));
-    assert_eq!(
-        wait_steady(&env, "web").await.task_definition(),
-        Some(web_1.as_str())
-    );
-    assert_eq!(
-        wait_steady(&env, "worker").await.task_definition(),
-        Some(worker_1.as_str())
-    );
+    assert_back_on(&env, &web_1, &worker_1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -752,15 +747,8 @@ async fn a_rerun_after_a_kill_between_waves_still_rolls_back_what_the_first_run_
     assert_eq!(again.code, Some(6), "the worker cannot start");
     let report = again.report();
     assert_eq!(service_report(&report, "web")["outcome"], "rolled_back");
-    assert_eq!(
-        wait_steady(&env, "web").await.task_definition(),
-        Some(web_1.as_str()),
-        "the web the first run took live went back with the worker"
-    );
-    assert_eq!(
-        wait_steady(&env, "worker").await.task_definition(),
-        Some(worker_1.as_str())
-    );
+    // The web the first run took live went back with the worker.
+    assert_back_on(&env, &web_1, &worker_1).await;
     assert_eq!(
         migrations(&env).await.len(),
         1,
