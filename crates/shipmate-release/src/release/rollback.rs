@@ -188,6 +188,7 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
 
     ctx.enter(Phase::Rollback);
     let mut rollouts = Vec::new();
+    let mut sent_to: Vec<String> = Vec::new();
     let mut seen = SeenAll::new();
     for ((service, from, to), view) in moves.iter().zip(&services) {
         if view.desired_revision() == to && view.live_revision() == to {
@@ -206,12 +207,7 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
         seen.insert(service.clone(), Seen::from_service(view));
         if view.desired_revision() != to {
             let updated = lock::update_service(ctx, &lock_request, service, to).await?;
-            let now = ctx.now();
-            ctx.record(|record| {
-                record.live_at.get_or_insert(now);
-                record.mark_sent(service);
-            })
-            .await?;
+            sent_to.push(service.clone());
             let deployment_id = updated.deployment_of(to).map(|d| d.id.clone());
             ctx.emit(Event::ServiceUpdated {
                 service: service.clone(),
@@ -241,6 +237,17 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
                     .unwrap_or_else(|| default_failure_limit(view.desired_count))
             }),
         });
+    }
+    if !sent_to.is_empty() {
+        // One record for all the updates, as a deploy's wave does.
+        let now = ctx.now();
+        ctx.record(|record| {
+            record.live_at.get_or_insert(now);
+            for service in &sent_to {
+                record.mark_sent(service);
+            }
+        })
+        .await?;
     }
     if rollouts.is_empty() {
         return lock::close(ctx, EntryOutcome::AlreadyLive).await;
