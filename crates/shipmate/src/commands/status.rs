@@ -1,5 +1,5 @@
-//! `shipmate status`: the service's deployments, who holds its release lock, its recent
-//! releases with how they ended, where `shipmate rollback` would go, and `shipmate run` tasks.
+//! `shipmate status`: each service's deployments, where `shipmate rollback` would take it and
+//! its `shipmate run` tasks; who holds the release lock; the recent releases and how they ended.
 
 use shipmate_release::duration::format_duration;
 use shipmate_release::ledger::Entry;
@@ -12,7 +12,7 @@ use crate::render::short_td;
 use crate::session::{Session, report_error};
 use crate::settings::{LockKeyFlag, OutputFormat, TargetArgs, ledger_target};
 
-/// Show where a service stands: its deployments, who holds its release lock, its recent
+/// Show where the services stand: their deployments, who holds their release lock, the recent
 /// releases and what a rollback would pick.
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
