@@ -381,9 +381,11 @@ impl Record {
         tags
     }
 
-    /// Whether the record fits in an entry's tags (ECS allows 50 a resource).
+    /// Whether the record fits in an entry's tags (ECS allows 50 a resource, of values up to
+    /// 256 characters).
     pub fn fits(&self) -> bool {
-        encode_moves(&self.moves).1.len() <= MOVES_TAG_BUDGET
+        let chunks = encode_moves(&self.moves).1;
+        chunks.len() <= MOVES_TAG_BUDGET && chunks.iter().all(|chunk| chunk.len() <= 256)
     }
 
     pub fn services(&self) -> impl Iterator<Item = &str> {
@@ -483,8 +485,8 @@ impl Record {
 }
 
 /// The moves as tag values: `service=from@to` items, `+` after one whose UpdateService was
-/// accepted (revisions without their common ARN prefix, `-` for none), space-separated, cut into values of at most 256 characters. Returns
-/// the prefix and the chunks.
+/// accepted (revisions without their common ARN prefix, `-` for none), space-separated, cut
+/// into values of at most 256 characters. Returns the prefix and the chunks.
 fn encode_moves(moves: &[Move]) -> (String, Vec<String>) {
     let arns: Vec<&str> = moves
         .iter()
@@ -829,6 +831,11 @@ mod tests {
             many.set_move(&service, Some(td(41)), Some(td(42)));
         }
         assert!(many.fits());
+        // One service whose move alone is longer than a tag value does not.
+        let mut long = record("0a0b0c0d0e0f");
+        let name = "s".repeat(200);
+        long.set_move(&name, Some(format!("{name}:1")), Some(format!("{name}:2")));
+        assert!(!long.fits());
         for record in [full, minimal, many] {
             let tags = record.to_tags();
             assert!(tags.len() <= 50);

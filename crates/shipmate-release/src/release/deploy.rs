@@ -107,7 +107,7 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     let lock_request = lock_request(request, &release_id);
     if !lock_request.record.fits() {
         return Err(Stop::Error(ReleaseError::Invalid(format!(
-            "{} services are more than one release can record in its ledger entry (ECS allows 50 tags a resource): release them in smaller sets",
+            "{} services with their revisions do not fit in one ledger entry (ECS allows 50 tags of 256 characters a resource): release them in smaller sets",
             request.services.len()
         ))));
     }
