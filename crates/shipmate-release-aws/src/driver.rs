@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::Clients;
 use crate::ecs::{
-    Described, Ecs, RunTaskAnswer, essential_map, same_revision, service_view,
-    task_definition_view, task_view, with_image,
+    Described, Ecs, RunTaskAnswer, essential_map, same_revision, service_deployment_view,
+    service_view, task_definition_view, task_view, with_image,
 };
 use crate::logs::Follower;
 use crate::reporter::{Pace, Reporter};
@@ -70,6 +70,12 @@ impl Driver {
 
     pub async fn deploy(&self, request: DeployRequest) -> Finished {
         let mut finished = self.drive(release::deploy(request)).await;
+        finished.report.retries = self.ecs.clients.retries();
+        finished
+    }
+
+    pub async fn finish(&self, request: DeployRequest) -> Finished {
+        let mut finished = self.drive(release::finish(request)).await;
         finished.report.retries = self.ecs.clients.retries();
         finished
     }
@@ -322,9 +328,45 @@ impl Driver {
             Command::UpdateService {
                 service,
                 task_definition,
+                hooks,
             } => Observation::ServiceUpdated(Box::new(service_view(
-                &self.ecs.update_service(&service, &task_definition).await?,
+                &self
+                    .ecs
+                    .update_service(&service, Some(&task_definition), hooks.as_deref())
+                    .await?,
             ))),
+            Command::SetLifecycleHooks { service, hooks } => {
+                Observation::ServiceUpdated(Box::new(service_view(
+                    &self
+                        .ecs
+                        .update_service(&service, None, Some(&hooks))
+                        .await?,
+                )))
+            }
+            Command::DescribeServiceDeployments { arns } => {
+                let (found, missing) = self.ecs.describe_service_deployments(&arns).await?;
+                Observation::ServiceDeployments {
+                    found: found.iter().map(service_deployment_view).collect(),
+                    missing,
+                }
+            }
+            Command::ListServiceDeployments { service } => Observation::ServiceDeploymentArns(
+                self.ecs.list_service_deployments(&service).await?,
+            ),
+            Command::ContinueServiceDeployment {
+                arn,
+                hook_id,
+                action,
+            } => {
+                self.ecs
+                    .continue_service_deployment(&arn, &hook_id, &action)
+                    .await?;
+                Observation::DeploymentActed
+            }
+            Command::StopServiceDeployment { arn, stop_type } => {
+                self.ecs.stop_service_deployment(&arn, &stop_type).await?;
+                Observation::DeploymentActed
+            }
             Command::ListTasks {
                 family,
                 started_by,

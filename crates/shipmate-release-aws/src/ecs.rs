@@ -10,8 +10,14 @@ use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionErro
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
-    ContainerOverride, KeyValuePair, LaunchType, NetworkConfiguration, Service, SortOrder, Tag,
-    Task, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus, TaskOverride,
+    ContainerOverride, DeploymentConfiguration, DeploymentLifecycleHook,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType,
+    DeploymentLifecycleHookTimeoutConfiguration, KeyValuePair, LaunchType, NetworkConfiguration,
+    Service, ServiceDeployment, SortOrder, StopServiceDeploymentStopType, Tag, Task,
+    TaskDefinition, TaskDefinitionField, TaskDefinitionStatus, TaskOverride,
+};
+use shipmate_release::deployment::{
+    DeploymentShape, HookDetailView, LifecycleHookView, ServiceDeploymentView,
 };
 use shipmate_release::fault::Fault;
 use shipmate_release::io::{TaskDefinitionView, TaskSpec};
@@ -91,6 +97,141 @@ pub(crate) fn service_view(service: &Service) -> ServiceView {
         platform_version: service.platform_version().map(str::to_owned),
         network,
         circuit_breaker,
+        shape: deployment_shape(service),
+        current_service_deployment: service.current_service_deployment().map(str::to_owned),
+    }
+}
+
+fn deployment_shape(service: &Service) -> DeploymentShape {
+    let configuration = service.deployment_configuration();
+    let default = DeploymentShape::default();
+    DeploymentShape {
+        controller: service
+            .deployment_controller()
+            .map(|c| c.r#type())
+            .map_or(default.controller, |t| t.as_str().to_owned()),
+        strategy: configuration
+            .and_then(|c| c.strategy())
+            .map_or(default.strategy, |s| s.as_str().to_owned()),
+        bake_time_minutes: configuration.and_then(|c| c.bake_time_in_minutes()),
+        hooks: configuration
+            .map(|c| c.lifecycle_hooks().iter().map(hook_view).collect())
+            .unwrap_or_default(),
+        traffic: !service.load_balancers().is_empty()
+            || service.deployments().iter().any(|d| {
+                d.service_connect_configuration()
+                    .is_some_and(|sc| sc.enabled())
+            }),
+    }
+}
+
+fn hook_view(hook: &DeploymentLifecycleHook) -> LifecycleHookView {
+    LifecycleHookView {
+        target_type: hook
+            .target_type()
+            .map_or_else(|| "AWS_LAMBDA".to_owned(), |t| t.as_str().to_owned()),
+        target_arn: hook.hook_target_arn().map(str::to_owned),
+        role_arn: hook.role_arn().map(str::to_owned),
+        stages: hook
+            .lifecycle_stages()
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        timeout_minutes: hook
+            .timeout_configuration()
+            .and_then(|t| t.timeout_in_minutes()),
+        timeout_action: hook
+            .timeout_configuration()
+            .and_then(|t| t.action())
+            .map(|a| a.as_str().to_owned()),
+        details: hook
+            .hook_details()
+            .map(|d| crate::document::to_json(d).to_string()),
+    }
+}
+
+/// The SDK's hook for one the release decided on.
+pub(crate) fn sdk_hook(hook: &LifecycleHookView) -> DeploymentLifecycleHook {
+    let timeout = (hook.timeout_minutes.is_some() || hook.timeout_action.is_some()).then(|| {
+        DeploymentLifecycleHookTimeoutConfiguration::builder()
+            .set_timeout_in_minutes(hook.timeout_minutes)
+            .set_action(
+                hook.timeout_action
+                    .as_deref()
+                    .map(DeploymentLifecycleHookAction::from),
+            )
+            .build()
+    });
+    DeploymentLifecycleHook::builder()
+        .target_type(DeploymentLifecycleHookTargetType::from(
+            hook.target_type.as_str(),
+        ))
+        .set_hook_target_arn(hook.target_arn.clone())
+        .set_role_arn(hook.role_arn.clone())
+        .set_lifecycle_stages(Some(
+            hook.stages
+                .iter()
+                .map(|s| DeploymentLifecycleHookStage::from(s.as_str()))
+                .collect(),
+        ))
+        .set_hook_details(
+            hook.details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .map(|v| crate::document::from_json(&v)),
+        )
+        .set_timeout_configuration(timeout)
+        .build()
+}
+
+pub(crate) fn service_deployment_view(record: &ServiceDeployment) -> ServiceDeploymentView {
+    let target = record.target_service_revision();
+    ServiceDeploymentView {
+        arn: record
+            .service_deployment_arn()
+            .unwrap_or_default()
+            .to_owned(),
+        service_arn: record.service_arn().unwrap_or_default().to_owned(),
+        status: record
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        status_reason: record.status_reason().map(str::to_owned),
+        lifecycle_stage: record.lifecycle_stage().map(|s| s.as_str().to_owned()),
+        hooks: record
+            .lifecycle_hook_details()
+            .iter()
+            .map(|h| HookDetailView {
+                hook_id: h.hook_id().unwrap_or_default().to_owned(),
+                target_type: h
+                    .target_type()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                status: h
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                expires_at: millis(h.expires_at()),
+                timeout_action: h.timeout_action().map(|a| a.as_str().to_owned()),
+            })
+            .collect(),
+        target_revision_arn: target.and_then(|t| t.arn()).map(str::to_owned),
+        target_running: target.map_or(0, |t| t.running_task_count()),
+        target_pending: target.map_or(0, |t| t.pending_task_count()),
+        target_requested: target.map_or(0, |t| t.requested_task_count()),
+        rollback_reason: record
+            .rollback()
+            .and_then(|r| r.reason())
+            .map(str::to_owned),
+        rollback_revision_arn: record
+            .rollback()
+            .and_then(|r| r.service_revision_arn())
+            .map(str::to_owned),
+        circuit_breaker_failures: record
+            .deployment_circuit_breaker()
+            .map(|c| c.failure_count()),
+        created_at: millis(record.created_at()),
+        finished_at: millis(record.finished_at()),
     }
 }
 
@@ -626,24 +767,126 @@ impl Ecs {
         Ok(())
     }
 
+    /// UpdateService to `task_definition` (when given), with the service's lifecycle hooks
+    /// replaced by `hooks` (when given) in the deployment configuration it has now.
     pub(crate) async fn update_service(
         &self,
         service: &str,
-        task_definition: &str,
+        task_definition: Option<&str>,
+        hooks: Option<&[LifecycleHookView]>,
     ) -> Result<Service, Fault> {
+        let configuration = match hooks {
+            Some(hooks) => {
+                let (found, _) = self.describe_services(&[service.to_owned()]).await?;
+                let mut configuration = found
+                    .first()
+                    .and_then(|s| s.deployment_configuration().cloned())
+                    .unwrap_or_else(|| DeploymentConfiguration::builder().build());
+                // The whole configuration goes back: UpdateService resets members left out.
+                configuration.lifecycle_hooks = Some(hooks.iter().map(sdk_hook).collect());
+                Some(configuration)
+            }
+            None => None,
+        };
         let output = self
             .clients
             .ecs
             .update_service()
             .cluster(&self.cluster)
             .service(service)
-            .task_definition(task_definition)
+            .set_task_definition(task_definition.map(str::to_owned))
+            .set_deployment_configuration(configuration)
             .send()
             .await
             .map_err(|e| fault("UpdateService", &e))?;
         output
             .service
             .ok_or_else(|| Fault::unexpected("UpdateService", "no service in the answer"))
+    }
+
+    /// DescribeServiceDeployments, twenty a call: the records found, and the ARNs ECS could
+    /// not describe.
+    pub(crate) async fn describe_service_deployments(
+        &self,
+        arns: &[String],
+    ) -> Result<(Vec<ServiceDeployment>, Vec<String>), Fault> {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for chunk in arns.chunks(20) {
+            let output = self
+                .clients
+                .ecs
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| fault("DescribeServiceDeployments", &e))?;
+            missing.extend(
+                output
+                    .failures()
+                    .iter()
+                    .map(|f| f.arn().unwrap_or_default().to_owned()),
+            );
+            found.extend(output.service_deployments().iter().cloned());
+        }
+        Ok((found, missing))
+    }
+
+    /// ListServiceDeployments, first page (ECS's default of 20), newest first.
+    pub(crate) async fn list_service_deployments(
+        &self,
+        service: &str,
+    ) -> Result<Vec<String>, Fault> {
+        let output = self
+            .clients
+            .ecs
+            .list_service_deployments()
+            .cluster(&self.cluster)
+            .service(service)
+            .send()
+            .await
+            .map_err(|e| fault("ListServiceDeployments", &e))?;
+        let mut briefs = output.service_deployments().to_vec();
+        // ECS does not document the order.
+        briefs.sort_by_key(|b| std::cmp::Reverse(millis(b.created_at())));
+        Ok(briefs
+            .iter()
+            .filter_map(|b| b.service_deployment_arn().map(str::to_owned))
+            .collect())
+    }
+
+    pub(crate) async fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: &str,
+        action: &str,
+    ) -> Result<(), Fault> {
+        self.clients
+            .ecs
+            .continue_service_deployment()
+            .service_deployment_arn(arn)
+            .hook_id(hook_id)
+            .action(DeploymentLifecycleHookAction::from(action))
+            .send()
+            .await
+            .map_err(|e| fault("ContinueServiceDeployment", &e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn stop_service_deployment(
+        &self,
+        arn: &str,
+        stop_type: &str,
+    ) -> Result<(), Fault> {
+        self.clients
+            .ecs
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(StopServiceDeploymentStopType::from(stop_type))
+            .send()
+            .await
+            .map_err(|e| fault("StopServiceDeployment", &e))?;
+        Ok(())
     }
 
     /// ListTasks, every page.

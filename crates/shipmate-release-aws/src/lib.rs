@@ -8,6 +8,7 @@
 //! and makes every retry visible as an event.
 
 pub mod client;
+mod document;
 pub mod driver;
 mod ecs;
 mod logs;

@@ -46,6 +46,7 @@ pub struct MigrateSection {
     pub environment: Option<Vec<(String, String)>>,
     pub task_role_arn: Option<String>,
     pub execution_role_arn: Option<String>,
+    pub gate: Option<Gate>,
 }
 
 /// What to do with a running migration when shipmate is interrupted.
@@ -69,6 +70,72 @@ impl OnCancel {
     }
 }
 
+/// Where the migration gates the release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gate {
+    /// Migrate, then UpdateService only when the migration passed.
+    #[default]
+    BeforeDeploy,
+    /// UpdateService with a PAUSE hook at PRE_SCALE_UP, migrate from the revision ECS is
+    /// deploying while it waits, then continue it or roll it back (docs/release.md).
+    PauseHook,
+}
+
+impl Gate {
+    pub fn parse(value: &str) -> Option<Gate> {
+        match value {
+            "before-deploy" => Some(Gate::BeforeDeploy),
+            "pause-hook" => Some(Gate::PauseHook),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Gate::BeforeDeploy => "before-deploy",
+            Gate::PauseHook => "pause-hook",
+        })
+    }
+}
+
+/// How far `shipmate deploy` follows the deployment before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitUntil {
+    /// UpdateService was accepted (`--no-wait`).
+    Updated,
+    /// Production traffic is on the new revision (blue/green, linear, canary: before the bake
+    /// time; rolling: the same as complete).
+    Deployed,
+    /// The deployment is over: old tasks gone, ECS's record SUCCESSFUL.
+    #[default]
+    Complete,
+}
+
+impl WaitUntil {
+    pub fn parse(value: &str) -> Option<WaitUntil> {
+        match value {
+            "updated" => Some(WaitUntil::Updated),
+            "deployed" => Some(WaitUntil::Deployed),
+            "complete" => Some(WaitUntil::Complete),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for WaitUntil {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WaitUntil::Updated => "updated",
+            WaitUntil::Deployed => "deployed",
+            WaitUntil::Complete => "complete",
+        })
+    }
+}
+
 /// `[deploy]`: how the rollout is followed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeploySection {
@@ -76,6 +143,7 @@ pub struct DeploySection {
     pub poll_interval: Option<Duration>,
     pub rollback: Option<bool>,
     pub wait: Option<bool>,
+    pub wait_until: Option<WaitUntil>,
     pub lock_timeout: Option<Duration>,
     pub lock_lease: Option<Duration>,
     /// What the release lock protects (default: the cluster and the image's repository).
@@ -132,12 +200,14 @@ const MIGRATE_KEYS: &[&str] = &[
     "environment",
     "task_role_arn",
     "execution_role_arn",
+    "gate",
 ];
 const DEPLOY_KEYS: &[&str] = &[
     "timeout",
     "poll_interval",
     "rollback",
     "wait",
+    "wait_until",
     "lock_timeout",
     "lock_lease",
     "lock_key",
@@ -466,6 +536,16 @@ impl Parser<'_> {
                 "migrate.execution_role_arn" => {
                     out.execution_role_arn = Some(self.string(&key, value)?);
                 }
+                "migrate.gate" => {
+                    let text = self.string(&key, value)?;
+                    out.gate = Some(Gate::parse(&text).ok_or_else(|| {
+                        self.error(
+                            &value.span(),
+                            Some(&key),
+                            format!("expected \"before-deploy\" or \"pause-hook\", found `{text}`"),
+                        )
+                    })?);
+                }
                 _ => {
                     let launch = self.string(&key, value)?;
                     if !matches!(launch.as_str(), "FARGATE" | "EC2" | "EXTERNAL") {
@@ -499,6 +579,18 @@ impl Parser<'_> {
                 }
                 "deploy.rollback" => out.rollback = Some(self.boolean(&key, value)?),
                 "deploy.wait" => out.wait = Some(self.boolean(&key, value)?),
+                "deploy.wait_until" => {
+                    let text = self.string(&key, value)?;
+                    out.wait_until = Some(WaitUntil::parse(&text).ok_or_else(|| {
+                        self.error(
+                            &value.span(),
+                            Some(&key),
+                            format!(
+                                "expected \"updated\", \"deployed\" or \"complete\", found `{text}`"
+                            ),
+                        )
+                    })?);
+                }
                 "deploy.lock_timeout" => out.lock_timeout = Some(self.duration(&key, value)?),
                 "deploy.lock_lease" => out.lock_lease = Some(self.duration(&key, value)?),
                 "deploy.lock_key" => {

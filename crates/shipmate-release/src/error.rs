@@ -123,6 +123,21 @@ pub enum ReleaseError {
     Container(#[from] ContainerError),
     #[error("{0}")]
     Invalid(String),
+    /// A service whose deployments ECS does not make (CODE_DEPLOY, EXTERNAL): UpdateService
+    /// would refuse the new revision after the migration ran.
+    #[error(
+        "service `{service}` in cluster `{cluster}` uses the {controller} deployment controller, whose deployments ECS does not make: shipmate changed nothing and ran no migration"
+    )]
+    Controller {
+        cluster: String,
+        service: String,
+        controller: String,
+    },
+    /// The pause-hook gate cannot be used on this service.
+    #[error(
+        "--gate pause-hook cannot be used on service `{service}`: {reason}; nothing was changed"
+    )]
+    PauseRefused { service: String, reason: String },
     #[error("no release of service `{service}` before {live} is on record to roll back to")]
     NoRollbackTarget { service: String, live: String },
     #[error("{role} task could not be placed in cluster `{cluster}`: {reason}")]
@@ -230,6 +245,8 @@ impl ReleaseError {
             | ReleaseError::ServiceNotActive { .. }
             | ReleaseError::Container(_)
             | ReleaseError::Invalid(_)
+            | ReleaseError::Controller { .. }
+            | ReleaseError::PauseRefused { .. }
             | ReleaseError::NoRollbackTarget { .. } => ExitCode::BadInput,
             ReleaseError::Placement { .. } | ReleaseError::TaskFailedToStart { .. } => {
                 ExitCode::MigrationFailedToStart

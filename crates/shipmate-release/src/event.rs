@@ -194,6 +194,41 @@ pub enum Event {
         total: u32,
         limit: Option<u32>,
     },
+    /// ECS's service-deployment record moved to another lifecycle stage or status.
+    DeploymentStage {
+        service: String,
+        status: String,
+        stage: Option<String>,
+    },
+    /// The deployment waits at a PAUSE hook (`ours`: the one this release added).
+    DeploymentPaused {
+        service: String,
+        stage: Option<String>,
+        hook_id: String,
+        /// Epoch milliseconds.
+        expires_at: Option<i64>,
+        ours: bool,
+    },
+    /// shipmate continued (CONTINUE) or rolled back (ROLLBACK) its paused deployment.
+    DeploymentContinued {
+        service: String,
+        action: String,
+    },
+    /// DescribeServiceDeployments is not answered (denied, or an endpoint without it): the
+    /// rollout is followed through DescribeServices alone.
+    RecordsUnavailable {
+        reason: String,
+    },
+    /// deploy returned at `deployed`: `shipmate finish` does what is `pending` (`deployment`,
+    /// `post_deploy`).
+    FinishPending {
+        pending: Vec<String>,
+    },
+    /// `shipmate finish` found nothing left to do.
+    NothingToFinish {
+        release_id: String,
+        reason: String,
+    },
     /// `rollback --dry-run`: where the rollback would go.
     RollbackPlanned {
         service: String,

@@ -2,6 +2,7 @@
 //! (one AWS operation each, or a wait) and the [`Observation`]s it gets back. Plain data, no AWS
 //! types: the AWS driver converts both ways, the simulated ECS of the tests answers directly.
 
+use crate::deployment::{LifecycleHookView, ServiceDeploymentView};
 use crate::event::TaskRole;
 use crate::fault::Fault;
 use crate::ledger::{Entry, Record};
@@ -120,6 +121,32 @@ pub enum Command {
     UpdateService {
         service: String,
         task_definition: String,
+        /// Replace `deploymentConfiguration.lifecycleHooks` with these in the same call (the
+        /// rest of the deployment configuration stays as the service has it).
+        hooks: Option<Vec<LifecycleHookView>>,
+    },
+    /// Only the service's lifecycle hooks (no new deployment).
+    SetLifecycleHooks {
+        service: String,
+        hooks: Vec<LifecycleHookView>,
+    },
+    DescribeServiceDeployments {
+        arns: Vec<String>,
+    },
+    /// The newest service-deployment records of a service, newest first.
+    ListServiceDeployments {
+        service: String,
+    },
+    ContinueServiceDeployment {
+        arn: String,
+        hook_id: String,
+        /// CONTINUE or ROLLBACK.
+        action: String,
+    },
+    StopServiceDeployment {
+        arn: String,
+        /// ROLLBACK or ABORT.
+        stop_type: String,
     },
     /// ListTasks, by family and/or `startedBy` (a service deployment starts its tasks with
     /// its id), RUNNING or STOPPED (stopped ones stay listed for about an hour).
@@ -185,6 +212,14 @@ pub enum Observation {
         reused: bool,
     },
     ServiceUpdated(Box<ServiceView>),
+    ServiceDeployments {
+        found: Vec<ServiceDeploymentView>,
+        missing: Vec<String>,
+    },
+    /// ARNs, newest first.
+    ServiceDeploymentArns(Vec<String>),
+    /// ContinueServiceDeployment or StopServiceDeployment was accepted.
+    DeploymentActed,
     TaskArns(Vec<String>),
     TaskStarted(Box<TaskView>),
     /// RunTask's ConflictException: the client token belongs to these tasks.

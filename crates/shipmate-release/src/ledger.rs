@@ -118,6 +118,8 @@ pub enum Kind {
     DeployWithoutMigration,
     /// `shipmate rollback`.
     Rollback,
+    /// `shipmate finish` of the release with the same id (which returned at `deployed`).
+    Finish,
 }
 
 impl Kind {
@@ -126,6 +128,7 @@ impl Kind {
             Kind::Deploy => "deploy",
             Kind::DeployWithoutMigration => "deploy-no-migrate",
             Kind::Rollback => "rollback",
+            Kind::Finish => "finish",
         }
     }
 
@@ -134,6 +137,7 @@ impl Kind {
             "deploy" => Some(Kind::Deploy),
             "deploy-no-migrate" => Some(Kind::DeployWithoutMigration),
             "rollback" => Some(Kind::Rollback),
+            "finish" => Some(Kind::Finish),
             _ => None,
         }
     }
@@ -193,6 +197,9 @@ pub enum EntryOutcome {
     Succeeded,
     /// The service was updated and not followed (`--no-wait`).
     Updated,
+    /// Production traffic is on the new revision; the deployment's bake time had not ended
+    /// (`--wait-until deployed`): `shipmate finish` completes the release.
+    Deployed,
     /// The release found its work already done (the service runs what it would deploy).
     AlreadyLive,
     MigrationFailed,
@@ -212,9 +219,10 @@ pub enum EntryOutcome {
 }
 
 impl EntryOutcome {
-    const ALL: [EntryOutcome; 12] = [
+    const ALL: [EntryOutcome; 13] = [
         EntryOutcome::Succeeded,
         EntryOutcome::Updated,
+        EntryOutcome::Deployed,
         EntryOutcome::AlreadyLive,
         EntryOutcome::MigrationFailed,
         EntryOutcome::DeploymentFailed,
@@ -231,6 +239,7 @@ impl EntryOutcome {
         match self {
             EntryOutcome::Succeeded => "succeeded",
             EntryOutcome::Updated => "updated",
+            EntryOutcome::Deployed => "deployed",
             EntryOutcome::AlreadyLive => "already-live",
             EntryOutcome::MigrationFailed => "migration-failed",
             EntryOutcome::DeploymentFailed => "deployment-failed",
@@ -687,7 +696,12 @@ pub fn rollback_target<'a>(
         };
         let completed = matches!(
             record.outcome,
-            Some(EntryOutcome::Succeeded | EntryOutcome::Updated | EntryOutcome::AlreadyLive)
+            Some(
+                EntryOutcome::Succeeded
+                    | EntryOutcome::Updated
+                    | EntryOutcome::Deployed
+                    | EntryOutcome::AlreadyLive
+            )
         );
         if completed {
             if to != live_now {

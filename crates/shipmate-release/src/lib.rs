@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod config;
+pub mod deployment;
 pub mod duration;
 pub mod error;
 pub mod event;

@@ -70,7 +70,19 @@ pub fn calls(command: &Command) -> Vec<(Category, u32)> {
         Command::RegisterRevision { .. } => {
             vec![(C::TaskDefinitionRead, 1), (C::TaskDefinitionModify, 1)]
         }
-        Command::UpdateService { .. } => vec![(C::ServiceModify, 1)],
+        Command::UpdateService { hooks, .. } => {
+            // Hooks are replaced within the service's deployment configuration, read first.
+            let read = hooks.as_ref().map(|_| (C::ServiceRead, 1));
+            read.into_iter().chain([(C::ServiceModify, 1)]).collect()
+        }
+        Command::SetLifecycleHooks { .. } => vec![(C::ServiceRead, 1), (C::ServiceModify, 1)],
+        Command::DescribeServiceDeployments { arns } => {
+            vec![(C::ServiceRead, batches(arns.len(), 20))]
+        }
+        Command::ListServiceDeployments { .. } => vec![(C::ServiceRead, 1)],
+        Command::ContinueServiceDeployment { .. } | Command::StopServiceDeployment { .. } => {
+            vec![(C::ServiceModify, 1)]
+        }
         Command::ListTasks { .. } => vec![(C::ClusterResourceRead, 1)],
         Command::RunTask(_) | Command::StopTask { .. } => vec![(C::ClusterResourceModify, 1)],
         Command::DescribeTasks { arns } => vec![(C::ClusterResourceRead, batches(arns.len(), 100))],

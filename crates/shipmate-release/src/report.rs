@@ -93,6 +93,9 @@ pub struct Report {
     pub rollback: Option<DeploymentReport>,
     pub post_deploy: Option<TaskReport>,
     pub task: Option<TaskReport>,
+    /// What is left for `shipmate finish` when deploy returned at `deployed`: `deployment`
+    /// (ECS's bake time and clean-up), `post_deploy` (the post-deploy command).
+    pub pending: Vec<String>,
     pub phases: Vec<PhaseTiming>,
     pub retries: u32,
     pub duration_ms: u64,

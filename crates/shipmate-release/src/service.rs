@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::deployment::DeploymentShape;
 use crate::plan::{CapacityItem, NetworkView};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -49,6 +50,10 @@ pub struct ServiceView {
     pub network: Option<NetworkView>,
     /// `deploymentConfiguration.deploymentCircuitBreaker`, when enabled.
     pub circuit_breaker: Option<CircuitBreakerView>,
+    /// Controller, strategy, bake time and lifecycle hooks.
+    pub shape: DeploymentShape,
+    /// The newest service-deployment record (`currentServiceDeployment`), where ECS keeps them.
+    pub current_service_deployment: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -45,6 +45,10 @@ pub(crate) enum ColorChoice {
 pub(crate) enum Command {
     /// Release a new image: migrate from it, then roll the service and follow the rollout.
     Deploy(commands::deploy::DeployArgs),
+    /// Complete a release that `deploy --wait-until deployed` returned from during ECS's bake
+    /// time: wait for the deployment to finish, then run the post-deploy command. Takes the
+    /// deploy's own flags; idempotent.
+    Finish(commands::deploy::DeployArgs),
     /// Run a one-off command as an ECS task with the service's settings; exits with its exit code.
     Run(commands::run::RunArgs),
     /// Show what `deploy` would do, changing nothing.

@@ -136,6 +136,15 @@ pub(crate) fn hints(error: &ReleaseError, cluster: &str, services: &[String]) ->
         ReleaseError::DeployTimeout { .. } => {
             vec!["raise the timeout with --timeout (or [deploy] timeout)".to_owned()]
         }
+        ReleaseError::Controller { controller, .. } if controller == "CODE_DEPLOY" => vec![
+            "CodeDeploy makes this service's deployments: run `shipmate deploy --migrate-only` to migrate under the release lock and write imageDetail.json, taskdef.json and appspec.yaml for CodePipeline's CodeDeployToECS action (docs/release.md)".to_owned(),
+        ],
+        ReleaseError::Controller { .. } => vec![
+            "an EXTERNAL controller deploys through task sets that shipmate does not manage: run the migration with `shipmate run`, then deploy with your controller (CreateTaskSet)".to_owned(),
+        ],
+        ReleaseError::PauseRefused { .. } => vec![
+            "use the default gate (--gate before-deploy), which migrates before the service is updated".to_owned(),
+        ],
         ReleaseError::ServiceNotFound { .. }
         | ReleaseError::ServiceNotActive { .. }
         | ReleaseError::Invalid(_) => Vec::new(),

@@ -72,6 +72,10 @@ impl CliReporter {
                 ..
             } => format!("deploy: {service} {running}/{desired} new tasks running…"),
             Event::ServiceUpdated { .. } => "deploy: waiting for the rollout…".to_owned(),
+            Event::DeploymentStage { service, stage, .. } => format!(
+                "deploy: {service} {}…",
+                stage.as_deref().unwrap_or("deploying")
+            ),
             _ => return None,
         })
     }
@@ -323,6 +327,47 @@ impl CliReporter {
                 to,
                 reason,
             } => format!("rollback: {service} to {} ({reason})", short_td(to)),
+            Event::DeploymentStage {
+                service,
+                status,
+                stage,
+            } => format!(
+                "deploy: {service} deployment {status}{}",
+                stage
+                    .as_ref()
+                    .map(|stage| format!(", stage {stage}"))
+                    .unwrap_or_default()
+            ),
+            Event::DeploymentPaused {
+                service,
+                stage,
+                hook_id,
+                ours,
+                ..
+            } => format!(
+                "deploy: {service} deployment paused at {} by {} (hook {hook_id})",
+                stage.as_deref().unwrap_or("a lifecycle hook"),
+                if *ours {
+                    "shipmate's PAUSE hook"
+                } else {
+                    "a PAUSE hook of the service's; shipmate waits for someone to continue it"
+                }
+            ),
+            Event::DeploymentContinued { service, action } => match action.as_str() {
+                "CONTINUE" => format!("deploy: {service} deployment continued (ContinueServiceDeployment CONTINUE)"),
+                _ => format!("rollback: {service} deployment rolled back by shipmate (ContinueServiceDeployment {action})"),
+            },
+            Event::FinishPending { pending } => format!(
+                "deploy: production traffic is on the new revision; ECS bakes it, so {} waits for `shipmate finish`",
+                pending.join(" and ")
+            ),
+            Event::NothingToFinish { reason, .. } => format!("finish: nothing to do: {reason}"),
+            Event::RecordsUnavailable { reason } => self.paint(
+                "33",
+                &format!(
+                    "deploy: following through DescribeServices only; ECS's deployment records are not available ({reason})"
+                ),
+            ),
             Event::Cancelled { task_arn, action } => match action {
                 shipmate_release::config::OnCancel::Stop => format!(
                     "interrupted: stopping task {} (StopTask)",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use shipmate_release::command::{parse_env_assignment, split_command};
-use shipmate_release::config::{FileConfig, OnCancel, parse_config};
+use shipmate_release::config::{FileConfig, Gate, OnCancel, WaitUntil, parse_config};
 use shipmate_release::duration::parse_duration;
 use shipmate_release::ledger::validate_key;
 use shipmate_release::plan::{cpu_units, memory_mib};
@@ -30,6 +30,16 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
 
 fn on_cancel_arg(text: &str) -> Result<OnCancel, String> {
     OnCancel::parse(text).ok_or_else(|| format!("expected `stop` or `leave`, found `{text}`"))
+}
+
+fn wait_until_arg(text: &str) -> Result<WaitUntil, String> {
+    WaitUntil::parse(text)
+        .ok_or_else(|| format!("expected `updated`, `deployed` or `complete`, found `{text}`"))
+}
+
+fn gate_arg(text: &str) -> Result<Gate, String> {
+    Gate::parse(text)
+        .ok_or_else(|| format!("expected `before-deploy` or `pause-hook`, found `{text}`"))
 }
 
 /// Where and how: shared by every release command.
@@ -248,9 +258,31 @@ pub(crate) struct ReleaseFlags {
     /// Do not roll back on failure (ECS's circuit breaker may still do it).
     #[arg(long)]
     pub(crate) no_rollback: bool,
-    /// Return once the service is updated instead of following the rollout. [file: deploy.wait = false]
-    #[arg(long)]
+    /// Return once the service is updated instead of following the rollout (the same as
+    /// `--wait-until updated`). [file: deploy.wait = false]
+    #[arg(long, conflicts_with = "wait_until")]
     pub(crate) no_wait: bool,
+    /// How far to follow the deployment: `updated` (UpdateService accepted), `deployed`
+    /// (production traffic on the new revision: blue/green, linear and canary return before the
+    /// bake time, and `shipmate finish` completes the release later) or `complete` (default:
+    /// the deployment is over). [file: deploy.wait_until]
+    #[arg(long, value_name = "WHEN", value_parser = wait_until_arg)]
+    pub(crate) wait_until: Option<WaitUntil>,
+    /// Where the migration gates the release: `before-deploy` (default: migrate, then update
+    /// the service) or `pause-hook` (start ECS's deployment paused at PRE_SCALE_UP, migrate
+    /// from the revision it deploys, then continue it or roll it back; docs/release.md).
+    /// [file: migrate.gate]
+    #[arg(long, value_name = "GATE", value_parser = gate_arg)]
+    pub(crate) gate: Option<Gate>,
+    /// Migrate under the release lock and stop: for CODE_DEPLOY services, whose deployment
+    /// CodePipeline makes; writes imageDetail.json, taskdef.json and appspec.yaml to
+    /// --artifacts.
+    #[arg(long)]
+    pub(crate) migrate_only: bool,
+    /// Where --migrate-only writes CodeDeploy's artifacts (default: the current directory; one
+    /// subdirectory per service for several).
+    #[arg(long, value_name = "DIR", requires = "migrate_only")]
+    pub(crate) artifacts: Option<PathBuf>,
     /// How long to wait for the releases ahead in the lock (default 30m). [file: deploy.lock_timeout]
     #[arg(long, value_parser = duration_arg)]
     pub(crate) lock_timeout: Option<Duration>,
@@ -315,6 +347,10 @@ pub(crate) fn deploy_request(
         rollback,
         no_rollback,
         no_wait,
+        wait_until,
+        gate,
+        migrate_only,
+        artifacts: _,
         lock_timeout,
         lock_key,
         lock_lease,
@@ -397,7 +433,13 @@ pub(crate) fn deploy_request(
             .unwrap_or(Defaults::DEPLOY_TIMEOUT),
         poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
         rollback_on_failure,
-        wait: !*no_wait && file.deploy.wait.unwrap_or(true),
+        wait_until: if *no_wait || file.deploy.wait == Some(false) && wait_until.is_none() {
+            WaitUntil::Updated
+        } else {
+            wait_until.or(file.deploy.wait_until).unwrap_or_default()
+        },
+        gate: gate.or(file.migrate.gate).unwrap_or_default(),
+        migrate_only: *migrate_only,
         lock: LockSettings {
             key: lock_key.clone().or(file.deploy.lock_key.clone()),
             timeout: lock_timeout
@@ -750,7 +792,7 @@ on_cancel = "leave"
         assert!(!request.rollback_on_failure);
         assert_eq!(request.on_cancel, OnCancel::Leave);
         assert_eq!(request.deploy_timeout, Defaults::DEPLOY_TIMEOUT);
-        assert!(request.wait);
+        assert_eq!(request.wait_until, WaitUntil::Complete);
     }
 
     #[test]
@@ -768,7 +810,7 @@ on_cancel = "leave"
             )
         );
         assert!(request.rollback_on_failure);
-        assert!(!request.wait);
+        assert_eq!(request.wait_until, WaitUntil::Updated);
         let skipped = deploy(FILE, &["--image", "web:2", "--no-migrate"]).expect("valid");
         assert_eq!(skipped.migrate, None);
     }

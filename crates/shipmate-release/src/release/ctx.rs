@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::deployment::ServiceDeploymentView;
 use crate::error::ReleaseError;
 use crate::event::{Event, Phase, TaskRole};
 use crate::fault::Fault;
@@ -94,6 +95,11 @@ pub(crate) struct Ctx {
     pub(crate) following: Vec<TaskRole>,
     /// The service update was sent: ECS rolls it out whatever happens to us.
     pub(crate) service_updating: Option<String>,
+    /// DescribeServiceDeployments was refused: follow through DescribeServices only.
+    pub(crate) records_unavailable: bool,
+    /// Deployments started with our PAUSE hook and not yet continued or rolled back: the
+    /// cleanup rolls them back when the release stops early.
+    pub(crate) paused: Vec<super::pause::Paused>,
     pacer: crate::pacing::Pacer,
 }
 
@@ -114,6 +120,8 @@ impl Ctx {
             running: None,
             following: Vec::new(),
             service_updating: None,
+            records_unavailable: false,
+            paused: Vec::new(),
             pacer: crate::pacing::Pacer::default(),
         }
     }
@@ -253,6 +261,35 @@ impl Ctx {
             held.beat(now);
         }
         Ok(())
+    }
+
+    /// The service-deployment records of `arns`, or `None` when ECS does not answer
+    /// DescribeServiceDeployments (denied by IAM, or an endpoint without it): the caller then
+    /// follows through DescribeServices alone, as before these records existed.
+    pub(crate) async fn service_deployments(
+        &mut self,
+        arns: &[String],
+    ) -> Result<Option<Vec<ServiceDeploymentView>>, Stop> {
+        if self.records_unavailable || arns.is_empty() {
+            return Ok(None);
+        }
+        let command = Command::DescribeServiceDeployments {
+            arns: arns.to_vec(),
+        };
+        match self.call(command).await {
+            Ok(Observation::ServiceDeployments { found, .. }) => Ok(Some(found)),
+            Ok(other) => Err(self.unexpected("DescribeServiceDeployments", &other)),
+            Err(Stop::Error(ReleaseError::Aws { source, .. }))
+                if crate::deployment::records_unavailable(source.code.as_deref()) =>
+            {
+                self.records_unavailable = true;
+                self.emit(Event::RecordsUnavailable {
+                    reason: source.to_string(),
+                });
+                Ok(None)
+            }
+            Err(stop) => Err(stop),
+        }
     }
 
     /// DescribeServices of `services` (batched by the driver), in the order asked; a service

@@ -1,6 +1,8 @@
 //! `shipmate deploy` of one or several services: lock → prepare → migrate → deploy (in waves,
 //! → roll back) → post-deploy, every decision taken here from what the driver observed.
 
+use crate::config::{Gate, WaitUntil};
+use crate::deployment::controller_refusal;
 use crate::error::ReleaseError;
 use crate::event::{Event, Phase, TaskRole};
 use crate::ids::{self, ReleaseInputs};
@@ -13,6 +15,7 @@ use crate::service::{RolloutProgress, ServiceView, assess_rollout, default_failu
 use super::ctx::{Ctx, Stop, ms};
 use super::lock::{self, LockRequest};
 use super::migrate::{self, MigrationSource};
+use super::pause;
 use super::rollout::{self, Rollout, RolloutEnd, Seen, SeenAll, service_report};
 use super::tasks::{self, OneOff, spec_for_service};
 use super::{DeployRequest, cleanup};
@@ -112,8 +115,20 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
         ))));
     }
     ctx.enter(Phase::Lock);
-    // A service that does not exist is bad input: say so at once, not after waiting for the lock.
-    ctx.active_services(&request.services).await?;
+    // A service that does not exist, or that shipmate cannot deploy, is bad input: say so at
+    // once, not after waiting for the lock.
+    let found = ctx.active_services(&request.services).await?;
+    refuse_unsupported(ctx, request, &found)?;
+    let pause_gate =
+        request.gate == Gate::PauseHook && request.migrate.is_some() && !request.migrate_only;
+    if pause_gate {
+        if waves(request).len() > 1 {
+            return Err(Stop::Error(ReleaseError::Invalid(
+                "--gate pause-hook continues every service's deployment at once: it cannot be combined with `deploy.waves`".to_owned(),
+            )));
+        }
+        pause::check_records(ctx, &request.services[0]).await?;
+    }
     lock::acquire(ctx, &lock_request).await?;
     let prior = look_back(ctx, &lock_request, &release_id).await?;
 
@@ -146,8 +161,21 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     .await?;
 
     let mut migrated_now = false;
+    let mut seen = SeenAll::new();
     if let Some(command) = &request.migrate {
         ctx.enter(Phase::Migrate);
+        if pause_gate {
+            pause::pause_all(
+                ctx,
+                request,
+                &lock_request,
+                &targets,
+                &services,
+                &release_id,
+                &mut seen,
+            )
+            .await?;
+        }
         match prior.migrated {
             Some(task_arn) => ctx.emit(Event::MigrationSkipped { task_arn }),
             None => {
@@ -170,7 +198,16 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
                 })
                 .await?;
                 if let Err(error) = verdict {
-                    // The gate: no service is touched. Every log line first.
+                    // The gate: no service is touched (with the pause hook: no task of the
+                    // new revision started, and ECS rolls the deployment back). Every log
+                    // line first.
+                    if pause_gate {
+                        pause::roll_back(ctx, request, &mut seen).await?;
+                        for target in &targets {
+                            let section = service_report(ctx, &target.service);
+                            section.outcome = "rolled_back".to_owned();
+                        }
+                    }
                     ctx.await_logs().await?;
                     lock::close(ctx, EntryOutcome::MigrationFailed).await?;
                     return Err(Stop::Error(error));
@@ -180,10 +217,15 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
         }
     }
 
+    if pause_gate {
+        pause::resolve(ctx, "CONTINUE").await?;
+        ctx.record(|record| record.state = State::Deploying).await?;
+    }
     ctx.enter(Phase::Deploy);
-    let mut seen = SeenAll::new();
     let mut updated: Vec<Target> = Vec::new();
     let mut updated_now = false;
+    // Some deployment returned at `deployed`: ECS's bake time goes on without us.
+    let mut baking = false;
     for wave in waves(request) {
         let wave_targets: Vec<Target> = targets
             .iter()
@@ -214,7 +256,7 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
             )
             .await;
         }
-        if !request.wait || start.rollouts.is_empty() {
+        if request.wait_until == WaitUntil::Updated || start.rollouts.is_empty() {
             continue;
         }
         let ends = rollout::follow_all(
@@ -226,16 +268,71 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
             request.rollback_on_failure,
         )
         .await?;
-        if ends.iter().any(|(_, end)| *end != RolloutEnd::Completed) {
+        if ends.iter().any(|(_, end)| !end.is_success()) {
             return fail_rollout(ctx, request, &lock_request, &updated, ends, &mut seen).await;
         }
+        baking |= ends.iter().any(|(_, end)| *end == RolloutEnd::Deployed);
     }
-    if !request.wait {
+    if request.wait_until == WaitUntil::Updated {
         ctx.await_logs().await?;
         lock::close(ctx, EntryOutcome::Updated).await?;
         return Ok(());
     }
+    if baking {
+        return deployed_for_now(ctx, request, migrated_now || updated_now).await;
+    }
     finish_live(ctx, request, &source, migrated_now, updated_now).await
+}
+
+/// Production traffic is on the new revisions and ECS bakes them: the release returns now and
+/// `shipmate finish` waits for the deployments to complete and runs what comes after them
+/// (the old revision still serves until then, so nothing that assumes it gone may run yet).
+async fn deployed_for_now(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    changed: bool,
+) -> Result<(), Stop> {
+    for section in &mut ctx.report.services {
+        if section.outcome == "updated" {
+            section.outcome = "completed".to_owned();
+        }
+    }
+    let mut pending = vec!["deployment".to_owned()];
+    if request.post_deploy.is_some() && changed {
+        pending.push("post_deploy".to_owned());
+    }
+    ctx.report.pending.clone_from(&pending);
+    ctx.emit(Event::FinishPending { pending });
+    ctx.await_logs().await?;
+    lock::close(ctx, EntryOutcome::Deployed).await
+}
+
+/// Services whose deployments ECS does not make, and the pause-hook gate where ECS cannot
+/// pause: refused before anything runs.
+fn refuse_unsupported(
+    ctx: &Ctx,
+    request: &DeployRequest,
+    services: &[ServiceView],
+) -> Result<(), Stop> {
+    for view in services {
+        if let Some(controller) = controller_refusal(&view.shape, request.migrate_only) {
+            return Err(Stop::Error(ReleaseError::Controller {
+                cluster: ctx.cluster.clone(),
+                service: view.service_name.clone(),
+                controller: controller.to_owned(),
+            }));
+        }
+        if request.gate == Gate::PauseHook
+            && !request.migrate_only
+            && let Some(reason) = view.shape.pause_refusal()
+        {
+            return Err(Stop::Error(ReleaseError::PauseRefused {
+                service: view.service_name.clone(),
+                reason,
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// How a wave started.
@@ -306,7 +403,7 @@ async fn update_wave(
             })
             .await?;
         }
-        if now.desired_revision() == revision {
+        let record = if now.desired_revision() == revision {
             if held.resumed && !already_sent && revision != target.from {
                 // The interrupted run's UpdateService went through before it could record it.
                 ctx.record(|record| record.mark_sent(&target.service))
@@ -331,10 +428,20 @@ async fn update_wave(
                 now.deployment_of(&revision).map(|d| d.id.clone()),
                 &revision,
             );
+            now.current_service_deployment.clone()
         } else {
-            update_service(ctx, lock_request, &target.service, &revision).await?;
+            // A PAUSE hook a dead release left would hold this deployment with nobody to
+            // continue it: it goes in the same call.
+            let hooks = now
+                .shape
+                .our_hooks()
+                .next()
+                .map(|_| now.shape.hooks_without_ours());
+            let updated =
+                update_service(ctx, lock_request, &target.service, &revision, hooks).await?;
             sent_to.push(target.service.clone());
-        }
+            updated.current_service_deployment
+        };
         service_report(ctx, &target.service).outcome = "updated".to_owned();
         let failure_limit = now.circuit_breaker.is_none().then(|| {
             request
@@ -346,6 +453,8 @@ async fn update_wave(
             target: revision,
             from: target.from.clone(),
             failure_limit,
+            record,
+            until_deployed: request.wait_until == WaitUntil::Deployed,
         });
     }
     if !sent_to.is_empty() {
@@ -405,7 +514,7 @@ async fn fail_rollout(
             }
             RolloutEnd::TimedOut => Some(format!("{service}: the rollout timed out")),
             RolloutEnd::Replaced { by } => Some(format!("{service}: replaced by {by}")),
-            RolloutEnd::Completed => None,
+            RolloutEnd::Completed | RolloutEnd::Deployed => None,
         })
         .unwrap_or_default();
     for (service, to) in &back {
@@ -456,10 +565,12 @@ async fn fail_rollout(
             service: service.clone(),
             by: by.clone(),
         }
-    } else if ends
-        .iter()
-        .all(|(_, end)| matches!(end, RolloutEnd::TimedOut | RolloutEnd::Completed))
-    {
+    } else if ends.iter().all(|(_, end)| {
+        matches!(
+            end,
+            RolloutEnd::TimedOut | RolloutEnd::Completed | RolloutEnd::Deployed
+        )
+    }) {
         lock::close(ctx, EntryOutcome::TimedOut).await?;
         let service = ends
             .iter()
@@ -894,8 +1005,10 @@ async fn update_service(
     lock_request: &LockRequest,
     service: &str,
     target: &str,
+    hooks: Option<Vec<crate::deployment::LifecycleHookView>>,
 ) -> Result<ServiceView, Stop> {
-    let updated = lock::update_service(ctx, lock_request, service, target).await?;
+    let updated =
+        lock::update_service_with_hooks(ctx, lock_request, service, target, hooks).await?;
     let deployment_id = updated
         .deployments
         .iter()

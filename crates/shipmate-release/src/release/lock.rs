@@ -409,11 +409,24 @@ pub(crate) async fn update_service(
     service: &str,
     task_definition: &str,
 ) -> Result<crate::service::ServiceView, Stop> {
+    update_service_with_hooks(ctx, request, service, task_definition, None).await
+}
+
+/// [`update_service`], replacing the service's lifecycle hooks in the same call when `hooks`
+/// is given (the new deployment takes the hooks it is created with).
+pub(crate) async fn update_service_with_hooks(
+    ctx: &mut Ctx,
+    request: &LockRequest,
+    service: &str,
+    task_definition: &str,
+    hooks: Option<Vec<crate::deployment::LifecycleHookView>>,
+) -> Result<crate::service::ServiceView, Stop> {
     ensure_held(ctx, request).await?;
     let checked_at = ctx.now();
     let command = Command::UpdateService {
         service: service.to_owned(),
         task_definition: task_definition.to_owned(),
+        hooks,
     };
     let updated = match ctx.call(command).await? {
         Observation::ServiceUpdated(view) => *view,

@@ -4,9 +4,11 @@
 
 mod ctx;
 mod deploy;
+mod finish;
 mod inspect;
 mod lock;
 mod migrate;
+mod pause;
 mod rollback;
 mod rollout;
 mod run;
@@ -14,7 +16,7 @@ mod tasks;
 
 use std::time::Duration;
 
-use crate::config::OnCancel;
+use crate::config::{Gate, OnCancel, WaitUntil};
 use crate::error::ReleaseError;
 use crate::event::Event;
 use crate::ledger::EntryOutcome;
@@ -79,7 +81,12 @@ pub struct DeployRequest {
     pub deploy_timeout: Duration,
     pub poll_interval: Duration,
     pub rollback_on_failure: bool,
-    pub wait: bool,
+    /// How far to follow the deployment before returning.
+    pub wait_until: WaitUntil,
+    /// Where the migration gates the release.
+    pub gate: Gate,
+    /// Migrate under the lock and stop there: the deployment is someone else's (CodeDeploy).
+    pub migrate_only: bool,
     pub lock: LockSettings,
     pub on_cancel: OnCancel,
     pub post_deploy: Option<Vec<String>>,
@@ -146,6 +153,17 @@ pub fn deploy(request: DeployRequest) -> Machine<Finished> {
     })
 }
 
+/// `shipmate finish`: completes the release `request` describes (the deploy's own flags).
+pub fn finish(request: DeployRequest) -> Machine<Finished> {
+    Machine::new(|io: Io| async move {
+        let mut ctx = Ctx::new(io, &request.cluster);
+        ctx.report.service = request.services.first().cloned();
+        ctx.report.image = Some(request.image.clone());
+        let result = finish::finish(&mut ctx, &request).await;
+        finished(ctx, result)
+    })
+}
+
 pub fn rollback(request: RollbackRequest) -> Machine<Finished> {
     Machine::new(|io: Io| async move {
         let mut ctx = Ctx::new(io, &request.cluster);
@@ -176,6 +194,11 @@ fn finished(ctx: Ctx, result: Result<(), ReleaseError>) -> Finished {
 /// lock is let go unless a migration still runs under it, and every log line is read.
 async fn cleanup(ctx: &mut Ctx, stop: Stop) -> ReleaseError {
     let phase = ctx.phase().map_or("prepare", |p| p.label());
+    let leave_paused = matches!(stop, Stop::Cancelled)
+        && ctx
+            .paused
+            .first()
+            .is_some_and(|p| p.on_cancel == OnCancel::Leave);
     let error = match stop {
         Stop::Cancelled => {
             let mut task_arn = None;
@@ -226,6 +249,11 @@ async fn cleanup(ctx: &mut Ctx, stop: Stop) -> ReleaseError {
             error
         }
     };
+    // Deployments this release started paused: rolled back, unless `--on-cancel leave` leaves
+    // them to their hook's timeout (which rolls them back too, unless someone continues).
+    if !ctx.paused.is_empty() && !leave_paused {
+        let _ = pause::resolve(ctx, "ROLLBACK").await;
+    }
     let outcome = match error.exit_code() {
         crate::error::ExitCode::Interrupted => EntryOutcome::Cancelled,
         crate::error::ExitCode::LockNotAcquired => EntryOutcome::GaveUp,

@@ -89,6 +89,15 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
     }
     ctx.enter(Phase::Prepare);
     let services = ctx.active_services(&request.services).await?;
+    for view in &services {
+        if let Some(controller) = crate::deployment::controller_refusal(&view.shape, false) {
+            return Err(Stop::Error(ReleaseError::Controller {
+                cluster: ctx.cluster.clone(),
+                service: view.service_name.clone(),
+                controller: controller.to_owned(),
+            }));
+        }
+    }
     if let Some(first) = services.first() {
         ctx.report.service_console_url =
             service_console_url(&first.service_arn, &request.cluster, &first.service_name);
@@ -205,8 +214,10 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
             reason: "requested".to_owned(),
         });
         seen.insert(service.clone(), Seen::from_service(view));
+        let mut record = view.current_service_deployment.clone();
         if view.desired_revision() != to {
             let updated = lock::update_service(ctx, &lock_request, service, to).await?;
+            record.clone_from(&updated.current_service_deployment);
             sent_to.push(service.clone());
             let deployment_id = updated.deployment_of(to).map(|d| d.id.clone());
             ctx.emit(Event::ServiceUpdated {
@@ -236,6 +247,8 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
                     .max_failed_tasks
                     .unwrap_or_else(|| default_failure_limit(view.desired_count))
             }),
+            record,
+            until_deployed: false,
         });
     }
     if !sent_to.is_empty() {
@@ -264,7 +277,7 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
         false,
     )
     .await?;
-    let failure = ends.iter().find(|(_, end)| *end != RolloutEnd::Completed);
+    let failure = ends.iter().find(|(_, end)| !end.is_success());
     let (outcome, error) = match failure {
         None => {
             for section in &mut ctx.report.services {
@@ -312,7 +325,7 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
                 still_trying: false,
             }),
         ),
-        Some((_, RolloutEnd::Completed)) => (EntryOutcome::Succeeded, None),
+        Some((_, RolloutEnd::Completed | RolloutEnd::Deployed)) => (EntryOutcome::Succeeded, None),
     };
     lock::close(ctx, outcome).await?;
     match error {

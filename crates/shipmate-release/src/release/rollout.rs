@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::deployment::{DeploymentProgress, ServiceDeploymentView, assess_deployment};
 use crate::event::Event;
 use crate::io::{Command, Observation};
 use crate::report::{DeploymentReport, ServiceReport};
@@ -18,6 +19,9 @@ use super::ctx::{Ctx, Stop};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RolloutEnd {
     Completed,
+    /// Production traffic is on the new revision; ECS keeps the old one for the bake time
+    /// (only when the release waits until `deployed`).
+    Deployed,
     /// Our deployment failed and nobody rolled it back (yet).
     Failed {
         reason: String,
@@ -39,6 +43,7 @@ impl RolloutEnd {
     pub(crate) fn outcome(&self) -> &'static str {
         match self {
             RolloutEnd::Completed => "completed",
+            RolloutEnd::Deployed => "deployed",
             RolloutEnd::Failed { .. } => "failed",
             RolloutEnd::RolledBackByEcs { .. } => "rolled_back",
             RolloutEnd::Replaced { .. } => "replaced",
@@ -55,6 +60,17 @@ pub(crate) struct Rollout {
     pub(crate) from: String,
     /// Fail after this many stopped new tasks; `None` when ECS's circuit breaker decides.
     pub(crate) failure_limit: Option<u32>,
+    /// ECS's service-deployment record of this rollout, where ECS keeps one.
+    pub(crate) record: Option<String>,
+    /// End once production traffic is on the new revision (`--wait-until deployed`).
+    pub(crate) until_deployed: bool,
+}
+
+impl RolloutEnd {
+    /// The release may go on: the rollout completed, or reached what it was to wait for.
+    pub(crate) fn is_success(&self) -> bool {
+        matches!(self, RolloutEnd::Completed | RolloutEnd::Deployed)
+    }
 }
 
 /// What the follower has seen of one service, kept across its rollout and a rollback after it.
@@ -68,6 +84,12 @@ pub(crate) struct Seen {
     failed_tasks: i32,
     /// What the events shown so far said (see [`event_shape`]).
     shapes: HashSet<String>,
+    /// The record's (status, stage) last shown.
+    stage: Option<(String, Option<String>)>,
+    /// PAUSE hooks already reported as waiting.
+    paused: HashSet<String>,
+    /// PAUSE hooks known to be this release's own.
+    pub(crate) ours: HashSet<String>,
 }
 
 impl Seen {
@@ -142,15 +164,20 @@ pub(crate) async fn follow_all(
             .collect();
         let names: Vec<String> = pending.iter().map(|r| r.service.clone()).collect();
         let views = ctx.describe_services(&names).await?;
+        let arns: Vec<String> = pending.iter().filter_map(|r| r.record.clone()).collect();
+        let records = ctx.service_deployments(&arns).await?.unwrap_or_default();
         for (rollout, view) in pending.into_iter().zip(views) {
             let seen = seen.entry(rollout.service.clone()).or_default();
-            if let Some(end) = poll_one(ctx, rollout, &view, seen, polls).await? {
+            let record = records
+                .iter()
+                .find(|r| Some(&r.arn) == rollout.record.as_ref());
+            if let Some(end) = poll_one(ctx, rollout, &view, record, seen, polls).await? {
                 let report = service_report(ctx, &rollout.service);
                 report.outcome = end.outcome().to_owned();
                 ends.push((rollout.service.clone(), end));
             }
         }
-        let failed = ends.iter().any(|(_, end)| *end != RolloutEnd::Completed);
+        let failed = ends.iter().any(|(_, end)| !end.is_success());
         if ends.len() == rollouts.len() || (failed && stop_at_first_failure) {
             return Ok(ends);
         }
@@ -171,10 +198,15 @@ async fn poll_one(
     ctx: &mut Ctx,
     rollout: &Rollout,
     view: &ServiceView,
+    record: Option<&ServiceDeploymentView>,
     seen: &mut Seen,
     polls: u32,
 ) -> Result<Option<RolloutEnd>, Stop> {
     emit_events(ctx, view, seen);
+    let verdict = record.map(|record| {
+        show_record(ctx, &rollout.service, record, seen);
+        assess_deployment(record)
+    });
     let progress = assess_rollout(view, &rollout.target);
     let deployment = view.deployment_of(&rollout.target).cloned();
     record_deployment(ctx, &rollout.service, &rollout.target, deployment.as_ref());
@@ -202,6 +234,33 @@ async fn poll_one(
             )));
         }
     }
+    if let Some(verdict) = verdict {
+        // ECS's own record decides: it knows the lifecycle stage, bake time and its rollback.
+        let end = match verdict {
+            DeploymentProgress::Succeeded => RolloutEnd::Completed,
+            DeploymentProgress::Deployed { .. } if rollout.until_deployed => RolloutEnd::Deployed,
+            DeploymentProgress::RolledBack { reason } => {
+                failed(ctx, &rollout.service, reason, Some(rollout.from.clone()))
+            }
+            DeploymentProgress::Stopped { reason, .. } => {
+                let desired = view.desired_revision();
+                if desired == rollout.target {
+                    failed(ctx, &rollout.service, reason, None)
+                } else {
+                    RolloutEnd::Replaced {
+                        by: desired.to_owned(),
+                    }
+                }
+            }
+            DeploymentProgress::InProgress { .. }
+            | DeploymentProgress::Deployed { .. }
+            | DeploymentProgress::Paused { .. } => {
+                show_progress(ctx, rollout, progress, seen);
+                return Ok(None);
+            }
+        };
+        return Ok(Some(end));
+    }
     let end = match progress {
         RolloutProgress::Completed => RolloutEnd::Completed,
         RolloutProgress::InProgress {
@@ -210,17 +269,17 @@ async fn poll_one(
             pending,
             failed_tasks,
         } => {
-            let now = (running, desired, pending, failed_tasks);
-            if seen.progress != Some(now) {
-                seen.progress = Some(now);
-                ctx.emit(Event::RolloutProgress {
-                    service: rollout.service.clone(),
+            show_progress(
+                ctx,
+                rollout,
+                RolloutProgress::InProgress {
                     running,
                     desired,
                     pending,
                     failed_tasks,
-                });
-            }
+                },
+                seen,
+            );
             return Ok(None);
         }
         RolloutProgress::Failed {
@@ -250,6 +309,61 @@ async fn poll_one(
         }
     };
     Ok(Some(end))
+}
+
+fn show_progress(ctx: &Ctx, rollout: &Rollout, progress: RolloutProgress, seen: &mut Seen) {
+    if let RolloutProgress::InProgress {
+        running,
+        desired,
+        pending,
+        failed_tasks,
+    } = progress
+    {
+        let now = (running, desired, pending, failed_tasks);
+        if seen.progress != Some(now) {
+            seen.progress = Some(now);
+            ctx.emit(Event::RolloutProgress {
+                service: rollout.service.clone(),
+                running,
+                desired,
+                pending,
+                failed_tasks,
+            });
+        }
+    }
+}
+
+/// Shows the record's status and lifecycle stage when they change, and hooks that wait.
+pub(crate) fn show_record(
+    ctx: &Ctx,
+    service: &str,
+    record: &ServiceDeploymentView,
+    seen: &mut Seen,
+) {
+    let now = (record.status.clone(), record.lifecycle_stage.clone());
+    if seen.stage.as_ref() != Some(&now) {
+        ctx.emit(Event::DeploymentStage {
+            service: service.to_owned(),
+            status: now.0.clone(),
+            stage: now.1.clone(),
+        });
+        seen.stage = Some(now);
+    }
+    for hook in record
+        .hooks
+        .iter()
+        .filter(|h| h.status == "AWAITING_ACTION")
+    {
+        if seen.paused.insert(hook.hook_id.clone()) {
+            ctx.emit(Event::DeploymentPaused {
+                service: service.to_owned(),
+                stage: record.lifecycle_stage.clone(),
+                hook_id: hook.hook_id.clone(),
+                expires_at: hook.expires_at,
+                ours: seen.ours.contains(&hook.hook_id),
+            });
+        }
+    }
 }
 
 fn record_deployment(

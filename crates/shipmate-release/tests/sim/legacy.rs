@@ -152,6 +152,7 @@ async fn migrate_and_deploy(io: &Io, task_arn: String, target: &str) -> u8 {
     io.call(Command::UpdateService {
         service: SERVICE.to_owned(),
         task_definition: target.to_owned(),
+        hooks: None,
     })
     .await;
     loop {

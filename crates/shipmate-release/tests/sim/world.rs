@@ -539,6 +539,20 @@ impl World {
                 Observation::ServiceUpdated(Box::new(self.service_view()))
             }
             Command::ListTasks { .. } => Observation::TaskArns(Vec::new()),
+            // This model of ECS predates service-deployment records: the release follows
+            // through DescribeServices, as it does where the records are denied.
+            Command::DescribeServiceDeployments { .. }
+            | Command::ListServiceDeployments { .. }
+            | Command::SetLifecycleHooks { .. }
+            | Command::ContinueServiceDeployment { .. }
+            | Command::StopServiceDeployment { .. } => Observation::Failed(
+                shipmate_release::fault::Fault::Aws(shipmate_release::fault::AwsError {
+                    operation: "ServiceDeployments",
+                    kind: shipmate_release::fault::AwsErrorKind::Service,
+                    code: Some("UnknownOperationException".to_owned()),
+                    message: "not modelled".to_owned(),
+                }),
+            ),
             Command::RunTask(spec) => self.run_task(actor, spec),
             Command::DescribeTasks { arns } => {
                 self.forget_old();

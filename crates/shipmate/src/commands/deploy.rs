@@ -42,6 +42,24 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
     let (mut report, result) = (finished.report, finished.result);
     session.end_progress();
     let status = match &result {
+        Ok(()) if !report.pending.is_empty() => {
+            printer.info(&format!(
+                "{image} serves production traffic on {}; ECS's bake time goes on",
+                released_to(&report)
+            ));
+            printer.info(&format!(
+                "pending: {}; finish the release once the deployment completes with:\n  {}",
+                report.pending.join(", "),
+                finish_command()
+            ));
+            match write_image_definitions(&args.flags, &report) {
+                Ok(()) => ExitStatus::Success,
+                Err(error) => {
+                    printer.error(&error);
+                    ExitStatus::Failure
+                }
+            }
+        }
         Ok(()) => {
             printer.info(&format!("released {image} to {}", released_to(&report)));
             match write_image_definitions(&args.flags, &report) {
@@ -55,6 +73,55 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
         Err(error) => report_error(printer, error, &cluster, &services),
     };
     finish(printer, args.target.output, "deploy", &mut report, status);
+    status
+}
+
+/// `shipmate finish` with this deploy's own arguments (finish reads the same flags and file).
+fn finish_command() -> String {
+    let mut words = vec!["shipmate".to_owned()];
+    let mut args = std::env::args().skip(1);
+    let mut replaced = false;
+    while let Some(arg) = args.next() {
+        if !replaced && arg == "deploy" {
+            words.push("finish".to_owned());
+            replaced = true;
+        } else if arg == "--wait-until" {
+            // Finish always waits for the end; its value goes too.
+            args.next();
+        } else if !arg.starts_with("--wait-until=") {
+            words.push(arg);
+        }
+    }
+    shipmate_release::command::join_command(&words)
+}
+
+/// `shipmate finish`: the deploy's flags, the release it describes completed.
+pub(crate) async fn finish_release(args: DeployArgs, printer: &Printer) -> ExitStatus {
+    let request = match deploy_request(&args.target, &args.flags) {
+        Ok(request) => request,
+        Err(error) => {
+            printer.error(&error);
+            return ExitStatus::Usage;
+        }
+    };
+    let session = Session::start(&args.target, printer, &request.cluster).await;
+    let cluster = request.cluster.clone();
+    let services = request.services.clone();
+    let image = request.image.clone();
+    let finished = session.driver.finish(request).await;
+    let (mut report, result) = (finished.report, finished.result);
+    session.end_progress();
+    let status = match &result {
+        Ok(()) => {
+            printer.info(&format!(
+                "finished the release of {image} ({})",
+                released_to(&report)
+            ));
+            ExitStatus::Success
+        }
+        Err(error) => report_error(printer, error, &cluster, &services),
+    };
+    finish(printer, args.target.output, "finish", &mut report, status);
     status
 }
 

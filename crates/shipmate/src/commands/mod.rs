@@ -16,6 +16,7 @@ use crate::{ExitStatus, Printer};
 pub(crate) async fn run(command: Command, printer: &Printer) -> ExitStatus {
     match command {
         Command::Deploy(args) => deploy::deploy(args, printer).await,
+        Command::Finish(args) => deploy::finish_release(args, printer).await,
         Command::Run(args) => run::run(args, printer).await,
         Command::Plan(args) => plan::plan(args, printer).await,
         Command::Status(args) => status::status(args, printer).await,
