@@ -299,6 +299,13 @@ impl Driver {
             Command::DescribeTaskDefinition { arn } => Observation::TaskDefinition(
                 task_definition_view(&self.task_definition(run, &arn).await?),
             ),
+            Command::DescribeTaskDefinitionAnswer { arn } => {
+                let described = self.ecs.describe_task_definition(&arn).await?;
+                let answer = described.answer.ok_or_else(|| {
+                    Fault::unexpected("DescribeTaskDefinition", "the answer is not JSON")
+                })?;
+                Observation::TaskDefinitionAnswer(answer.to_string())
+            }
             Command::RegisterRevision {
                 base,
                 containers,

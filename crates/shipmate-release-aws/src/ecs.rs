@@ -117,6 +117,16 @@ fn deployment_shape(service: &Service) -> DeploymentShape {
         hooks: configuration
             .map(|c| c.lifecycle_hooks().iter().map(hook_view).collect())
             .unwrap_or_default(),
+        load_balancers: service
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| {
+                Some(shipmate_release::codedeploy::LoadBalancerView {
+                    container_name: lb.container_name()?.to_owned(),
+                    container_port: lb.container_port()?,
+                })
+            })
+            .collect(),
         traffic: !service.load_balancers().is_empty()
             || service.deployments().iter().any(|d| {
                 d.service_connect_configuration()
@@ -313,6 +323,8 @@ pub(crate) struct Described {
     pub(crate) tags: Vec<Tag>,
     /// Members of the answer the SDK does not know (see [`unknown_members`]).
     pub(crate) unknown_members: Vec<String>,
+    /// The answer as ECS sent it.
+    pub(crate) answer: Option<serde_json::Value>,
 }
 
 /// The members of a DescribeTaskDefinition answer, and of each of its containers, that are not
@@ -351,11 +363,12 @@ pub(crate) fn unknown_members(body: &[u8]) -> Vec<String> {
     unknown
 }
 
-/// Keeps what [`unknown_members`] finds in the raw answer, which only an interceptor sees.
+/// Keeps the raw answer, which only an interceptor sees: for [`unknown_members`], and for
+/// CodeDeploy's taskdef.json, which must carry every member the SDK may not know.
 #[derive(Debug, Clone, Default)]
-struct UnknownMembers(Arc<Mutex<Vec<String>>>);
+struct RawAnswer(Arc<Mutex<Option<Vec<u8>>>>);
 
-impl Intercept for UnknownMembers {
+impl Intercept for RawAnswer {
     fn name(&self) -> &'static str {
         "UnknownTaskDefinitionMembers"
     }
@@ -366,8 +379,8 @@ impl Intercept for UnknownMembers {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_ecs::error::BoxError> {
-        if let (Some(body), Ok(mut found)) = (context.response().body().bytes(), self.0.lock()) {
-            *found = unknown_members(body);
+        if let (Some(body), Ok(mut kept)) = (context.response().body().bytes(), self.0.lock()) {
+            *kept = Some(body.to_vec());
         }
         Ok(())
     }
@@ -416,6 +429,7 @@ pub(crate) fn registrable(td: &Described) -> Described {
             .cloned()
             .collect(),
         unknown_members: Vec::new(),
+        answer: None,
     }
 }
 
@@ -544,7 +558,7 @@ impl Ecs {
         &self,
         task_definition: &str,
     ) -> Result<Described, Fault> {
-        let unknown = UnknownMembers::default();
+        let raw = RawAnswer::default();
         let output = self
             .clients
             .ecs
@@ -552,7 +566,7 @@ impl Ecs {
             .task_definition(task_definition)
             .include(TaskDefinitionField::Tags)
             .customize()
-            .interceptor(unknown.clone())
+            .interceptor(raw.clone())
             .send()
             .await
             .map_err(|e| fault("DescribeTaskDefinition", &e))?;
@@ -563,15 +577,12 @@ impl Ecs {
                 format!("no task definition in the answer for `{task_definition}`"),
             )
         })?;
-        let unknown_members = unknown
-            .0
-            .lock()
-            .map(|found| found.clone())
-            .unwrap_or_default();
+        let body = raw.0.lock().ok().and_then(|kept| kept.clone());
         Ok(Described {
             definition,
             tags,
-            unknown_members,
+            unknown_members: body.as_deref().map(unknown_members).unwrap_or_default(),
+            answer: body.and_then(|b| serde_json::from_slice(&b).ok()),
         })
     }
 
@@ -648,6 +659,7 @@ impl Ecs {
             definition,
             tags,
             unknown_members: Vec::new(),
+            answer: None,
         })
     }
 
@@ -1107,6 +1119,7 @@ mod tests {
                 tag("AWS:other", "x"),
             ],
             unknown_members: Vec::new(),
+            answer: None,
         };
         let copy = with_image(&base, &["app".to_owned(), "celery".to_owned()], "shop:2");
         let images: Vec<_> = copy

@@ -24,6 +24,7 @@ pub struct DeploymentShape {
     pub hooks: Vec<LifecycleHookView>,
     /// The service has load balancers or Service Connect (traffic really shifts).
     pub traffic: bool,
+    pub load_balancers: Vec<crate::codedeploy::LoadBalancerView>,
 }
 
 impl Default for DeploymentShape {
@@ -34,6 +35,7 @@ impl Default for DeploymentShape {
             bake_time_minutes: None,
             hooks: Vec::new(),
             traffic: false,
+            load_balancers: Vec::new(),
         }
     }
 }

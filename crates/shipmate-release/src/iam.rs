@@ -7,9 +7,13 @@ use serde_json::{Value, json};
 
 /// Every AWS action shipmate calls (deploy with rollback and post-deploy, run, plan, status,
 /// rollback), in the policy's order.
-pub const ACTIONS: [&str; 13] = [
+pub const ACTIONS: [&str; 17] = [
     "ecs:DescribeServices",
     "ecs:UpdateService",
+    "ecs:ListServiceDeployments",
+    "ecs:DescribeServiceDeployments",
+    "ecs:ContinueServiceDeployment",
+    "ecs:StopServiceDeployment",
     "ecs:RunTask",
     "ecs:DescribeTasks",
     "ecs:StopTask",
@@ -108,6 +112,11 @@ pub fn policy(scope: &PolicyScope) -> Value {
         .iter()
         .map(|service| scope.ecs(&format!("service/{}/{service}", scope.cluster)))
         .collect();
+    let service_deployments: Vec<String> = scope
+        .services
+        .iter()
+        .map(|service| scope.ecs(&format!("service-deployment/{}/{service}/*", scope.cluster)))
+        .collect();
     let log_streams: Vec<String> = if scope.log_groups.is_empty() {
         vec![format!("{}:log-group:*:log-stream:*", scope.prefix("logs"))]
     } else {
@@ -138,6 +147,24 @@ pub fn policy(scope: &PolicyScope) -> Value {
                 "Effect": "Allow",
                 "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
                 "Resource": services,
+            },
+            {
+                "Sid": "ListTheServiceDeployments",
+                "Effect": "Allow",
+                "Action": ["ecs:ListServiceDeployments"],
+                "Resource": services,
+            },
+            {
+                // Follow the deployments it starts; continue or roll back the one it paused
+                // (--gate pause-hook).
+                "Sid": "FollowContinueAndStopTheServiceDeployments",
+                "Effect": "Allow",
+                "Action": [
+                    "ecs:DescribeServiceDeployments",
+                    "ecs:ContinueServiceDeployment",
+                    "ecs:StopServiceDeployment"
+                ],
+                "Resource": service_deployments,
             },
             {
                 "Sid": "RunOneOffTasksOfTheServiceFamily",

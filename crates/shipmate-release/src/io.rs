@@ -111,6 +111,11 @@ pub enum Command {
     DescribeTaskDefinition {
         arn: String,
     },
+    /// DescribeTaskDefinition's whole answer as ECS sent it (JSON text), members the SDK does
+    /// not know included.
+    DescribeTaskDefinitionAnswer {
+        arn: String,
+    },
     /// A revision like `base` with the `containers`' image set to `image` (`base` itself, or
     /// the family's latest revision, when it already is that).
     RegisterRevision {
@@ -207,6 +212,7 @@ pub enum Observation {
         missing: Vec<String>,
     },
     TaskDefinition(TaskDefinitionView),
+    TaskDefinitionAnswer(String),
     RevisionRegistered {
         arn: String,
         reused: bool,

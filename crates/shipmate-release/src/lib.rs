@@ -6,6 +6,7 @@
 //! and tokens that make re-runs attach instead of repeating. `shipmate-release-aws` feeds these
 //! functions what it reads from ECS and does what they decide; it is the only part that waits.
 
+pub mod codedeploy;
 pub mod command;
 pub mod config;
 pub mod deployment;

@@ -65,7 +65,9 @@ pub fn calls(command: &Command) -> Vec<(Category, u32)> {
         Command::DescribeServices { services } => {
             vec![(C::ServiceRead, batches(services.len(), 10))]
         }
-        Command::DescribeTaskDefinition { .. } => vec![(C::TaskDefinitionRead, 1)],
+        Command::DescribeTaskDefinition { .. } | Command::DescribeTaskDefinitionAnswer { .. } => {
+            vec![(C::TaskDefinitionRead, 1)]
+        }
         // At most: the family's latest revision read, then one registered.
         Command::RegisterRevision { .. } => {
             vec![(C::TaskDefinitionRead, 1), (C::TaskDefinitionModify, 1)]

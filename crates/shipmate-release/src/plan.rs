@@ -294,6 +294,11 @@ pub struct Plan {
     pub services: Vec<ServicePlan>,
     /// The order services go live in: each wave completes before the next starts.
     pub waves: Vec<Vec<String>>,
+    /// Where the migration gates the release.
+    pub gate: crate::config::Gate,
+    /// `--migrate-only`: migrate and write CodeDeploy's artifacts, no deployment.
+    pub migrate_only: bool,
+    pub wait_until: crate::config::WaitUntil,
     pub migrate_command: Option<Vec<String>>,
     /// The service whose revision and network the migration uses.
     pub migrate_service: String,
@@ -342,6 +347,11 @@ pub struct ServicePlan {
     pub desired_count: i32,
     /// ECS's deployment circuit breaker watches the rollout (else shipmate counts failed tasks).
     pub circuit_breaker: bool,
+    /// Controller, strategy, bake time and lifecycle hooks (shipmate's leftover PAUSE hooks
+    /// among them: the release removes them).
+    pub deployment: crate::deployment::DeploymentShape,
+    /// Why deploy would refuse this service before changing anything.
+    pub refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -96,6 +96,11 @@ pub struct Report {
     /// What is left for `shipmate finish` when deploy returned at `deployed`: `deployment`
     /// (ECS's bake time and clean-up), `post_deploy` (the post-deploy command).
     pub pending: Vec<String>,
+    /// The files `--migrate-only` wrote (the CLI writes them and fills this).
+    pub artifacts: Vec<String>,
+    /// Their contents, per service, for the CLI to write.
+    #[serde(skip)]
+    pub codedeploy: Vec<crate::codedeploy::Artifacts>,
     pub phases: Vec<PhaseTiming>,
     pub retries: u32,
     pub duration_ms: u64,

@@ -1,6 +1,7 @@
 //! `shipmate deploy` of one or several services: lock → prepare → migrate → deploy (in waves,
 //! → roll back) → post-deploy, every decision taken here from what the driver observed.
 
+use crate::codedeploy;
 use crate::config::{Gate, WaitUntil};
 use crate::deployment::controller_refusal;
 use crate::error::ReleaseError;
@@ -118,7 +119,7 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     // A service that does not exist, or that shipmate cannot deploy, is bad input: say so at
     // once, not after waiting for the lock.
     let found = ctx.active_services(&request.services).await?;
-    refuse_unsupported(ctx, request, &found)?;
+    refuse_unsupported(request, &found)?;
     let pause_gate =
         request.gate == Gate::PauseHook && request.migrate.is_some() && !request.migrate_only;
     if pause_gate {
@@ -217,6 +218,9 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
         }
     }
 
+    if request.migrate_only {
+        return migrated_only(ctx, &services, &targets, request, migrated_now).await;
+    }
     if pause_gate {
         pause::resolve(ctx, "CONTINUE").await?;
         ctx.record(|record| record.state = State::Deploying).await?;
@@ -284,6 +288,54 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     finish_live(ctx, request, &source, migrated_now, updated_now).await
 }
 
+/// `--migrate-only`: the migration passed (or had passed); the deployment is someone else's.
+/// For CODE_DEPLOY services, the files CodePipeline's CodeDeployToECS action takes, made from
+/// each service's task definition as it is now.
+async fn migrated_only(
+    ctx: &mut Ctx,
+    services: &[ServiceView],
+    targets: &[Target],
+    request: &DeployRequest,
+    migrated_now: bool,
+) -> Result<(), Stop> {
+    for target in targets {
+        let Some(view) = services.iter().find(|v| v.service_name == target.service) else {
+            continue;
+        };
+        let answer = match ctx
+            .call(Command::DescribeTaskDefinitionAnswer {
+                arn: target.base.clone(),
+            })
+            .await?
+        {
+            Observation::TaskDefinitionAnswer(text) => text,
+            other => return Err(ctx.unexpected("DescribeTaskDefinition", &other)),
+        };
+        let answer: serde_json::Value = serde_json::from_str(&answer).map_err(|e| {
+            ctx.fault(crate::fault::Fault::unexpected(
+                "DescribeTaskDefinition",
+                format!("the answer for {} is not JSON: {e}", target.base),
+            ))
+        })?;
+        let taskdef = codedeploy::taskdef(&target.base, &answer, &target.containers)
+            .map_err(|e| Stop::Error(ReleaseError::Invalid(e.to_string())))?;
+        ctx.report.codedeploy.push(codedeploy::Artifacts {
+            service: target.service.clone(),
+            image_detail: codedeploy::image_detail(&request.image),
+            taskdef,
+            appspec: codedeploy::appspec(view.shape.load_balancers.first()),
+        });
+        service_report(ctx, &target.service).outcome = "not_deployed".to_owned();
+    }
+    ctx.await_logs().await?;
+    let outcome = if migrated_now {
+        EntryOutcome::Succeeded
+    } else {
+        EntryOutcome::AlreadyLive
+    };
+    lock::close(ctx, outcome).await
+}
+
 /// Production traffic is on the new revisions and ECS bakes them: the release returns now and
 /// `shipmate finish` waits for the deployments to complete and runs what comes after them
 /// (the old revision still serves until then, so nothing that assumes it gone may run yet).
@@ -309,30 +361,31 @@ async fn deployed_for_now(
 
 /// Services whose deployments ECS does not make, and the pause-hook gate where ECS cannot
 /// pause: refused before anything runs.
-fn refuse_unsupported(
-    ctx: &Ctx,
-    request: &DeployRequest,
-    services: &[ServiceView],
-) -> Result<(), Stop> {
-    for view in services {
-        if let Some(controller) = controller_refusal(&view.shape, request.migrate_only) {
-            return Err(Stop::Error(ReleaseError::Controller {
-                cluster: ctx.cluster.clone(),
-                service: view.service_name.clone(),
-                controller: controller.to_owned(),
-            }));
-        }
-        if request.gate == Gate::PauseHook
-            && !request.migrate_only
-            && let Some(reason) = view.shape.pause_refusal()
-        {
-            return Err(Stop::Error(ReleaseError::PauseRefused {
-                service: view.service_name.clone(),
-                reason,
-            }));
-        }
+fn refuse_unsupported(request: &DeployRequest, services: &[ServiceView]) -> Result<(), Stop> {
+    match services.iter().find_map(|view| refusal(request, view)) {
+        Some(error) => Err(Stop::Error(error)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Why deploy would refuse `view` before changing anything (also shown by plan).
+pub(super) fn refusal(request: &DeployRequest, view: &ServiceView) -> Option<ReleaseError> {
+    if let Some(controller) = controller_refusal(&view.shape, request.migrate_only) {
+        return Some(ReleaseError::Controller {
+            cluster: request.cluster.clone(),
+            service: view.service_name.clone(),
+            controller: controller.to_owned(),
+        });
+    }
+    let pause_gate =
+        request.gate == Gate::PauseHook && request.migrate.is_some() && !request.migrate_only;
+    if pause_gate && let Some(reason) = view.shape.pause_refusal() {
+        return Some(ReleaseError::PauseRefused {
+            service: view.service_name.clone(),
+            reason,
+        });
+    }
+    None
 }
 
 /// How a wave started.

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::deployment::ServiceDeploymentView;
 use crate::error::{Holder, ReleaseError};
 use crate::ids::{self, ReleaseInputs};
 use crate::io::{Command, Observation};
@@ -55,6 +56,40 @@ pub struct ServiceStatus {
     pub rollback_to: Option<String>,
     /// `shipmate run` tasks of its family ECS still knows (about an hour).
     pub run_tasks: Vec<TaskView>,
+    /// ECS's service-deployment records, newest first (empty where ECS keeps none or they are
+    /// denied).
+    pub deployments: Vec<ServiceDeploymentView>,
+}
+
+/// How many service deployments `status` shows a service.
+const STATUS_DEPLOYMENTS: usize = 5;
+
+/// A service's newest deployment records, or none where ECS does not answer for them.
+async fn deployment_history(
+    ctx: &mut Ctx,
+    service: &str,
+) -> Result<Vec<ServiceDeploymentView>, Stop> {
+    if ctx.records_unavailable {
+        return Ok(Vec::new());
+    }
+    let command = Command::ListServiceDeployments {
+        service: service.to_owned(),
+    };
+    let arns = match ctx.call(command).await {
+        Ok(Observation::ServiceDeploymentArns(arns)) => arns,
+        Ok(other) => return Err(ctx.unexpected("ListServiceDeployments", &other)),
+        Err(Stop::Error(ReleaseError::Aws { source, .. }))
+            if crate::deployment::records_unavailable(source.code.as_deref()) =>
+        {
+            ctx.records_unavailable = true;
+            return Ok(Vec::new());
+        }
+        Err(stop) => return Err(stop),
+    };
+    let newest: Vec<String> = arns.into_iter().take(STATUS_DEPLOYMENTS).collect();
+    let mut records = ctx.service_deployments(&newest).await?.unwrap_or_default();
+    records.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+    Ok(records)
 }
 
 /// What `status` and `unlock` need to find a ledger.
@@ -178,6 +213,7 @@ async fn read_status(ctx: &mut Ctx, request: &UnlockRequest) -> Result<Status, S
         }
         let mut run_tasks = ctx.describe_tasks(&run_arns).await?;
         run_tasks.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+        let deployments = deployment_history(ctx, &service.service_name).await?;
         services.push(ServiceStatus {
             console_url: service_console_url(
                 &service.service_arn,
@@ -187,6 +223,7 @@ async fn read_status(ctx: &mut Ctx, request: &UnlockRequest) -> Result<Status, S
             service,
             rollback_to,
             run_tasks,
+            deployments,
         });
     }
     Ok(Status {
@@ -282,6 +319,8 @@ async fn read_plan(ctx: &mut Ctx, request: &DeployRequest) -> Result<Plan, Stop>
             platform_version: view.platform_version.clone(),
             desired_count: view.desired_count,
             circuit_breaker: view.circuit_breaker.is_some(),
+            deployment: view.shape.clone(),
+            refusal: super::deploy::refusal(request, view).map(|e| e.to_string()),
         });
     }
     let key = request
@@ -331,6 +370,9 @@ async fn read_plan(ctx: &mut Ctx, request: &DeployRequest) -> Result<Plan, Stop>
         image: request.image.clone(),
         services,
         waves: super::deploy::waves(request),
+        gate: request.gate,
+        migrate_only: request.migrate_only,
+        wait_until: request.wait_until,
         migrate_command: request.migrate.clone(),
         migrate_service,
         migrate_family: request.migrate_shape.family.clone(),

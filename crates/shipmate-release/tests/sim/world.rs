@@ -542,6 +542,7 @@ impl World {
             // This model of ECS predates service-deployment records: the release follows
             // through DescribeServices, as it does where the records are denied.
             Command::DescribeServiceDeployments { .. }
+            | Command::DescribeTaskDefinitionAnswer { .. }
             | Command::ListServiceDeployments { .. }
             | Command::SetLifecycleHooks { .. }
             | Command::ContinueServiceDeployment { .. }

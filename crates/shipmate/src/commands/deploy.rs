@@ -42,6 +42,19 @@ pub(crate) async fn deploy(args: DeployArgs, printer: &Printer) -> ExitStatus {
     let (mut report, result) = (finished.report, finished.result);
     session.end_progress();
     let status = match &result {
+        Ok(()) if args.flags.migrate_only => match write_artifacts(&args.flags, &mut report) {
+            Ok(()) => {
+                printer.info(&format!(
+                    "migrated for {image}; the services were not touched. Wrote {} for CodePipeline's CodeDeployToECS action",
+                    report.artifacts.join(", ")
+                ));
+                ExitStatus::Success
+            }
+            Err(error) => {
+                printer.error(&error);
+                ExitStatus::Failure
+            }
+        },
         Ok(()) if !report.pending.is_empty() => {
             printer.info(&format!(
                 "{image} serves production traffic on {}; ECS's bake time goes on",
@@ -144,6 +157,39 @@ fn released_to(report: &Report) -> String {
                 .join(", ")
         ),
     }
+}
+
+/// CodeDeployToECS's three files per service: in `--artifacts` (default: the current
+/// directory), or in `<dir>/<service>/` each for a release of several services.
+fn write_artifacts(flags: &ReleaseFlags, report: &mut Report) -> anyhow::Result<()> {
+    let root = flags
+        .artifacts
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let several = report.codedeploy.len() > 1;
+    let mut written = Vec::new();
+    for set in &report.codedeploy {
+        let dir = if several {
+            root.join(&set.service)
+        } else {
+            root.clone()
+        };
+        std::fs::create_dir_all(&dir).map_err(|error| {
+            anyhow::anyhow!("cannot create the directory `{}`: {error}", dir.display())
+        })?;
+        for (name, text) in [
+            ("imageDetail.json", &set.image_detail),
+            ("taskdef.json", &set.taskdef),
+            ("appspec.yaml", &set.appspec),
+        ] {
+            let file = dir.join(name);
+            std::fs::write(&file, text)
+                .map_err(|error| anyhow::anyhow!("cannot write `{}`: {error}", file.display()))?;
+            written.push(file.display().to_string());
+        }
+    }
+    report.artifacts = written;
+    Ok(())
 }
 
 /// CodePipeline's imagedefinitions.json, `[{"name": container, "imageUri": image}, …]` with

@@ -1,6 +1,8 @@
 //! `shipmate plan`: what `deploy` would do, from Describe* calls only.
 
 use shipmate_release::command::join_command;
+use shipmate_release::config::Gate;
+use shipmate_release::deployment::PAUSE_STAGE;
 use shipmate_release::duration::format_duration;
 use shipmate_release::plan::{Launch, Plan, ServicePlan};
 
@@ -75,6 +77,22 @@ fn human(plan: &Plan) -> Vec<String> {
                 .join(", then ")
         ));
     }
+    lines.push(format!(
+        "  gate           {}",
+        if plan.migrate_only {
+            "migrate only (no deployment; CodeDeploy artifacts written)".to_owned()
+        } else {
+            match plan.gate {
+                Gate::BeforeDeploy => {
+                    "before-deploy: migrate, then update the services".to_owned()
+                }
+                Gate::PauseHook => format!(
+                    "pause-hook: update the services paused at {PAUSE_STAGE}, migrate, then continue or roll back"
+                ),
+            }
+        }
+    ));
+    lines.push(format!("  wait until     {}", plan.wait_until));
     lines.push(format!(
         "  migration      {}",
         plan.migrate_command
@@ -236,4 +254,30 @@ fn service_lines(plan: &ServicePlan, lines: &mut Vec<String>) {
             "shipmate fails the release after too many (no circuit breaker)"
         }
     ));
+    let shape = &plan.deployment;
+    let mut deployment = if shape.controller == "ECS" {
+        format!("ECS controller, {}", shape.strategy)
+    } else {
+        format!("{} controller", shape.controller)
+    };
+    if let Some(minutes) = shape.bake_time_minutes.filter(|_| shape.has_bake()) {
+        deployment.push_str(&format!(", bake time {minutes} min"));
+    }
+    lines.push(format!("    deployment   {deployment}"));
+    for hook in &shape.hooks {
+        let owner = match hook.release_id() {
+            Some(release) if hook.is_ours() => {
+                format!(" (left by shipmate release {release}: this release removes it)")
+            }
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "    hook         {} at {}{owner}",
+            hook.target_type,
+            hook.stages.join(", ")
+        ));
+    }
+    if let Some(refusal) = &plan.refusal {
+        lines.push(format!("    refused      {refusal}"));
+    }
 }

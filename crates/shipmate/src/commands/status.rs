@@ -181,6 +181,46 @@ fn service_lines(status: &ServiceStatus, lines: &mut Vec<String>) {
                 .unwrap_or_default()
         ));
     }
+    let shape = &view.shape;
+    lines.push(format!(
+        "deployment: {} controller{}{}",
+        shape.controller,
+        if shape.controller == "ECS" {
+            format!(", {}", shape.strategy)
+        } else {
+            String::new()
+        },
+        shape
+            .bake_time_minutes
+            .filter(|_| shape.has_bake())
+            .map(|m| format!(", bake time {m} min"))
+            .unwrap_or_default()
+    ));
+    for hook in shape.our_hooks() {
+        lines.push(format!(
+            "  leftover PAUSE hook of shipmate release {} at {}: it pauses every deployment of the service until removed; the next shipmate release removes it",
+            hook.release_id().unwrap_or_default(),
+            hook.stages.join(", ")
+        ));
+    }
+    if !status.deployments.is_empty() {
+        lines.push("ECS's deployment records (newest first):".to_owned());
+        for record in &status.deployments {
+            let id = record.arn.rsplit('/').next().unwrap_or(&record.arn);
+            let mut line = format!("  {id} {}", record.status);
+            if let Some(stage) = &record.lifecycle_stage {
+                line.push_str(&format!(" at {stage}"));
+            }
+            if let Some(reason) = record
+                .rollback_reason
+                .as_ref()
+                .or(record.status_reason.as_ref())
+            {
+                line.push_str(&format!(": {reason}"));
+            }
+            lines.push(line);
+        }
+    }
     lines.push(format!(
         "rollback would return to: {}",
         status
