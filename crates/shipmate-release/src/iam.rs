@@ -240,6 +240,15 @@ mod tests {
             .collect()
     }
 
+    fn statement<'a>(policy: &'a Value, sid: &str) -> &'a Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    }
+
     #[test]
     fn grants_each_action_exactly_once() {
         let policy = policy(&PolicyScope {
@@ -263,32 +272,38 @@ mod tests {
             pass_roles: vec!["arn:aws:iam::123456789012:role/web-task".into()],
         };
         let policy = policy(&scope);
-        let statements = policy["Statement"].as_array().unwrap();
         assert_eq!(
-            statements[0]["Resource"],
+            statement(&policy, "FollowContinueAndStopTheServiceDeployments")["Resource"],
+            json!([
+                "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/web/*",
+                "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/worker/*"
+            ])
+        );
+        assert_eq!(
+            statement(&policy, "ReadAndRollTheService")["Resource"],
             json!([
                 "arn:aws:ecs:eu-west-1:123456789012:service/prod/web",
                 "arn:aws:ecs:eu-west-1:123456789012:service/prod/worker"
             ])
         );
         assert_eq!(
-            statements[1]["Resource"],
+            statement(&policy, "RunOneOffTasksOfTheServiceFamily")["Resource"],
             json!([
                 "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:*",
                 "arn:aws:ecs:eu-west-1:123456789012:task-definition/web-migrate:*"
             ])
         );
         assert_eq!(
-            statements[1]["Condition"]["ArnEquals"]["ecs:cluster"],
+            statement(&policy, "RunOneOffTasksOfTheServiceFamily")["Condition"]["ArnEquals"]["ecs:cluster"],
             "arn:aws:ecs:eu-west-1:123456789012:cluster/prod"
         );
         assert_eq!(
-            statements[2]["Resource"],
+            statement(&policy, "FollowAndStopTasksInTheCluster")["Resource"],
             "arn:aws:ecs:eu-west-1:123456789012:task/prod/*"
         );
         // Registering a tagged copy is a TagResource on the family's revisions.
         assert_eq!(
-            statements[5]["Resource"],
+            statement(&policy, "TagWhatItRegisters")["Resource"],
             json!([
                 "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:*",
                 "arn:aws:ecs:eu-west-1:123456789012:task-definition/web-migrate:*",
@@ -296,15 +311,15 @@ mod tests {
             ])
         );
         assert_eq!(
-            statements[6]["Resource"],
+            statement(&policy, "CloseReleaseLedgerEntries")["Resource"],
             "arn:aws:ecs:eu-west-1:123456789012:task-definition/shipmate-ledger-*:*"
         );
         assert_eq!(
-            statements[7]["Resource"],
+            statement(&policy, "ReadTheMigrationLogs")["Resource"],
             json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/web:log-stream:*"])
         );
         assert_eq!(
-            statements[8]["Resource"],
+            statement(&policy, "PassTheTaskRolesToEcs")["Resource"],
             json!(["arn:aws:iam::123456789012:role/web-task"])
         );
         assert!(scope.wildcards().is_empty());
@@ -319,11 +334,11 @@ mod tests {
         };
         let policy = policy(&scope);
         assert_eq!(
-            policy["Statement"][1]["Resource"],
+            statement(&policy, "RunOneOffTasksOfTheServiceFamily")["Resource"],
             json!(["arn:aws:ecs:*:*:task-definition/*:*"])
         );
         assert_eq!(
-            policy["Statement"][8]["Resource"],
+            statement(&policy, "PassTheTaskRolesToEcs")["Resource"],
             json!(["arn:aws:iam::*:role/*"])
         );
         assert_eq!(
