@@ -32,6 +32,9 @@ pub struct EngineConfig {
     pub service_throttle_base: std::time::Duration,
     /// ECS's API rate limits; off unless asked for.
     pub rate_limits: ecs::RateLimits,
+    /// ECS-seconds per real second for deployment bake times, step bake times and lifecycle
+    /// hook timeouts (1.0: ECS's pace; 60.0: a minute passes in a second).
+    pub deployment_time_scale: f64,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +44,7 @@ impl Default for EngineConfig {
             clock: std::sync::Arc::new(clock::SystemClock),
             service_throttle_base: ecs::DEFAULT_SERVICE_THROTTLE_BASE,
             rate_limits: ecs::RateLimits::OFF,
+            deployment_time_scale: 1.0,
         }
     }
 }

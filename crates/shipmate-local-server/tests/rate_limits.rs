@@ -1,5 +1,6 @@
 //! ECS's API rate limits over raw HTTP: off by default, switched by `ServerConfig` or
-//! `PUT /_shipmate/settings`, and a throttled call answered and logged exactly as ECS answers it.
+//! `PUT /_shipmate/settings` (as is the deployment time scale), and a throttled call answered
+//! and logged exactly as ECS answers it.
 
 mod common;
 
@@ -172,5 +173,45 @@ async fn limits_are_settings_of_the_control_api_and_cloudwatch_logs_is_not_meter
         assert_eq!(refused.status, 400, "{bad}");
         assert_eq!(refused.aws_error().0, "InvalidParameterException");
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_deployment_time_scale_is_a_setting_of_the_control_api() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let settings = send(addr, "GET", "/_shipmate/settings", &[], b"")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(settings["deployment_time_scale"], 1.0);
+    let changed = send(
+        addr,
+        "PUT",
+        "/_shipmate/settings",
+        &[],
+        br#"{"deployment_time_scale":60}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status, 200);
+    assert_eq!(changed.json()["deployment_time_scale"], 60.0);
+    assert_eq!(server.engine().ecs.deployment_time_scale(), 60.0);
+    for bad in [
+        r#"{"deployment_time_scale":0}"#,
+        r#"{"deployment_time_scale":-2}"#,
+        r#"{"deployment_time_scale":"fast"}"#,
+    ] {
+        let refused = send(addr, "PUT", "/_shipmate/settings", &[], bad.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 400, "{bad}");
+        assert_eq!(refused.aws_error().0, "InvalidParameterException");
+    }
+    assert_eq!(
+        server.engine().ecs.deployment_time_scale(),
+        60.0,
+        "unchanged"
+    );
     server.shutdown().await;
 }

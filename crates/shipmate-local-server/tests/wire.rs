@@ -374,7 +374,7 @@ async fn the_service_throttle_base_is_a_setting_of_the_control_api() {
         .json();
     assert_eq!(
         settings,
-        serde_json::json!({"service_throttle_base_ms": 5000, "rate_limits": false, "rate_limit_refill_scale": 1})
+        serde_json::json!({"service_throttle_base_ms": 5000, "rate_limits": false, "rate_limit_refill_scale": 1, "deployment_time_scale": 1.0})
     );
     let changed = send(
         addr,
@@ -388,7 +388,7 @@ async fn the_service_throttle_base_is_a_setting_of_the_control_api() {
     assert_eq!(changed.status, 200);
     assert_eq!(
         changed.json(),
-        serde_json::json!({"service_throttle_base_ms": 250, "rate_limits": false, "rate_limit_refill_scale": 1})
+        serde_json::json!({"service_throttle_base_ms": 250, "rate_limits": false, "rate_limit_refill_scale": 1, "deployment_time_scale": 1.0})
     );
     assert_eq!(
         server.engine().ecs.service_throttle_base(),

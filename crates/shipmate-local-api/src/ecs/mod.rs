@@ -11,6 +11,7 @@
 
 mod clusters;
 mod common;
+mod service_deployments;
 mod service_operations;
 mod service_types;
 mod tags;
@@ -19,6 +20,7 @@ mod tasks;
 
 pub use clusters::*;
 pub use common::*;
+pub use service_deployments::*;
 pub use service_operations::*;
 pub use service_types::*;
 pub use tags::*;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CapacityProviderStrategyItem, DeploymentConfiguration, DeploymentController, Failure,
-    NetworkConfiguration, Service, Tag,
+    LoadBalancer, NetworkConfiguration, Service, Tag,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ pub struct CreateServiceRequest {
     #[serde(default)]
     pub task_definition: Option<String>,
     #[serde(default)]
-    pub load_balancers: Option<Vec<serde_json::Value>>,
+    pub load_balancers: Option<Vec<LoadBalancer>>,
     #[serde(default)]
     pub service_registries: Option<Vec<serde_json::Value>>,
     #[serde(default)]
@@ -56,6 +56,8 @@ pub struct CreateServiceRequest {
     pub enable_execute_command: Option<bool>,
     #[serde(default)]
     pub availability_zone_rebalancing: Option<String>,
+    #[serde(default)]
+    pub service_connect_configuration: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,11 +102,13 @@ pub struct UpdateServiceRequest {
     #[serde(default, rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: Option<bool>,
     #[serde(default)]
-    pub load_balancers: Option<Vec<serde_json::Value>>,
+    pub load_balancers: Option<Vec<LoadBalancer>>,
     #[serde(default)]
     pub propagate_tags: Option<String>,
     #[serde(default)]
     pub service_registries: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub service_connect_configuration: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -133,6 +133,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// The service throttle's first wait between launches (`services/throttle.rs`).
     service_throttle_base: Mutex<std::time::Duration>,
+    /// ECS-seconds per real second for deployment bake times and hook timeouts.
+    deployment_time_scale: Mutex<f64>,
     /// ECS's API rate limits, when enforced (`rate_limits.rs`).
     rate_limiter: Mutex<RateLimiter>,
 }
@@ -184,6 +186,7 @@ impl Ecs {
                 saving: Mutex::new(()),
                 shutting_down: AtomicBool::new(false),
                 service_throttle_base: Mutex::new(config.service_throttle_base),
+                deployment_time_scale: Mutex::new(config.deployment_time_scale),
                 rate_limiter: Mutex::new(RateLimiter::new(config.rate_limits)),
             }),
         };
@@ -246,6 +249,17 @@ impl Ecs {
             "DescribeServices" => call(body, |input| self.describe_services(input)),
             "ListServices" => call(body, |input| self.list_services(input)),
             "DeleteService" => call(body, |input| self.delete_service(input)),
+            "ListServiceDeployments" => call(body, |input| self.list_service_deployments(input)),
+            "DescribeServiceDeployments" => {
+                call(body, |input| self.describe_service_deployments(input))
+            }
+            "DescribeServiceRevisions" => {
+                call(body, |input| self.describe_service_revisions(input))
+            }
+            "StopServiceDeployment" => call(body, |input| self.stop_service_deployment(input)),
+            "ContinueServiceDeployment" => {
+                call(body, |input| self.continue_service_deployment(input))
+            }
             other => Err(not_implemented(other)),
         }
     }

@@ -23,6 +23,8 @@ pub enum RateCategory {
     ClusterResourceRead,
     ServiceModify,
     ServiceRead,
+    ServiceDeploymentRead,
+    ServiceRevisionRead,
 }
 
 /// Every ECS operation this endpoint serves, with the category ECS meters it in. This is also
@@ -56,6 +58,22 @@ pub const OPERATIONS: &[(&str, RateCategory)] = &[
     ("DeleteService", RateCategory::ServiceModify),
     ("DescribeServices", RateCategory::ServiceRead),
     ("ListServices", RateCategory::ServiceRead),
+    (
+        "DescribeServiceDeployments",
+        RateCategory::ServiceDeploymentRead,
+    ),
+    (
+        "ListServiceDeployments",
+        RateCategory::ServiceDeploymentRead,
+    ),
+    (
+        "DescribeServiceRevisions",
+        RateCategory::ServiceRevisionRead,
+    ),
+    // ECS's table leaves these two out; they change a service, so they share its bucket (our
+    // choice).
+    ("StopServiceDeployment", RateCategory::ServiceModify),
+    ("ContinueServiceDeployment", RateCategory::ServiceModify),
 ];
 
 impl RateCategory {
@@ -90,6 +108,8 @@ impl RateCategory {
             RateCategory::ClusterResourceRead => (100, 20),
             RateCategory::ServiceModify => (50, 5),
             RateCategory::ServiceRead => (100, 20),
+            RateCategory::ServiceDeploymentRead => (50, 20),
+            RateCategory::ServiceRevisionRead => (50, 20),
         }
     }
 }
@@ -280,6 +300,11 @@ mod tests {
         ("DeleteService", 50, 5),
         ("DescribeServices", 100, 20),
         ("ListServices", 100, 20),
+        ("DescribeServiceDeployments", 50, 20),
+        ("ListServiceDeployments", 50, 20),
+        ("DescribeServiceRevisions", 50, 20),
+        ("StopServiceDeployment", 50, 5),
+        ("ContinueServiceDeployment", 50, 5),
     ];
 
     #[test]

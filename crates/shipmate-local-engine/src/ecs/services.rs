@@ -6,23 +6,28 @@
 //! (launching through [`Ecs::launch_tasks`], stopping through [`Ecs::stop_task_with`]) in a loop
 //! woken by every task change and by a short tick (health is time-based without health checks).
 
+mod configuration;
+mod deployments;
 mod model;
+mod records;
 mod scheduler;
+mod stages;
 pub(crate) mod throttle;
 
 use std::time::{Duration, SystemTime};
 
 use shipmate_local_api::ecs::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
-    DeploymentCircuitBreaker, DeploymentConfiguration as DeploymentConfigurationShape,
     DeploymentController, DescribeServicesRequest, DescribeServicesResponse, Failure,
-    ListServicesRequest, ListServicesResponse, Service, ServiceEvent as ServiceEventShape,
-    ThresholdConfiguration, UpdateServiceRequest, UpdateServiceResponse, epoch_seconds,
+    ListServicesRequest, ListServicesResponse, Scale, Service, ServiceEvent as ServiceEventShape,
+    TaskDefinition, TaskSet, UpdateServiceRequest, UpdateServiceResponse, epoch_seconds,
 };
 use shipmate_local_protocol::AwsError;
 
+use configuration::{check_traffic, configuration_shape, deployment_configuration};
 pub(crate) use model::ServiceRecord;
-use model::{CircuitBreaker, Deployment, DeploymentConfiguration, LaunchSettings, Threshold};
+use model::{Controller, Deployment, LaunchSettings};
+use records::ServiceRevisionRecord;
 use scheduler::{Action, TaskHealth, TaskView};
 
 use super::tags::validate_tags;
@@ -90,22 +95,18 @@ impl Ecs {
                 ),
             ));
         }
-        if let Some(controller) = input
-            .deployment_controller
-            .as_ref()
-            .filter(|c| c.controller_type != "ECS")
-        {
-            return Err(AwsError::client(
-                "UnsupportedFeatureException",
-                format!(
-                    "shipmate local supports the ECS deployment controller only, not {}.",
-                    controller.controller_type
-                ),
-            ));
-        }
+        let controller = match &input.deployment_controller {
+            None => Controller::Ecs,
+            Some(DeploymentController { controller_type }) => Controller::parse(controller_type)
+                .ok_or_else(|| {
+                    invalid_parameter(format!(
+                        "Invalid deployment controller type {controller_type}: one of ECS, CODE_DEPLOY, EXTERNAL."
+                    ))
+                })?,
+        };
         let desired = desired_count(input.desired_count.unwrap_or(0))?;
         let configuration =
-            deployment_configuration(input.deployment_configuration.as_ref(), None)?;
+            deployment_configuration(input.deployment_configuration.as_ref(), None, controller)?;
         let launch = launch_settings(
             input.launch_type.clone(),
             input.capacity_provider_strategy.clone(),
@@ -118,13 +119,30 @@ impl Ecs {
             .cluster_arn
             .clone()
             .unwrap_or_default();
+        // EXTERNAL services get their task definition from CreateTaskSet in ECS; shipmate local
+        // has no task sets of its own making, so it asks for it here (our choice).
         let Some(reference) = input.task_definition.as_deref() else {
-            return Err(invalid_parameter(
-                "A task definition must be specified for the ECS deployment controller.",
-            ));
+            return Err(invalid_parameter(format!(
+                "A task definition must be specified for the {} deployment controller.",
+                controller.as_str()
+            )));
         };
         let definition = task_definitions::lookup(&state, reference, false)?;
         check_network(definition.network_mode.as_deref(), &launch)?;
+        check_traffic(
+            &configuration,
+            input.load_balancers.as_deref(),
+            input.service_connect_configuration.as_ref(),
+            definition,
+        )?;
+        let revision = revision_of(
+            definition,
+            &launch,
+            input.load_balancers.clone(),
+            input.service_registries.clone(),
+            input.service_connect_configuration.clone(),
+            now,
+        );
         let task_definition = definition.task_definition_arn.clone().unwrap_or_default();
         let arn = service_arn(&cluster_arn, &name);
         if state
@@ -148,7 +166,7 @@ impl Ecs {
             health_check_grace_period_seconds: input.health_check_grace_period_seconds,
             scheduling_strategy: Some("REPLICA".into()),
             deployment_controller: Some(DeploymentController {
-                controller_type: "ECS".into(),
+                controller_type: controller.as_str().into(),
             }),
             enable_ecs_managed_tags: input.enable_ecs_managed_tags.unwrap_or(false),
             propagate_tags: input.propagate_tags,
@@ -156,7 +174,7 @@ impl Ecs {
             availability_zone_rebalancing: input.availability_zone_rebalancing,
             ..Service::default()
         };
-        let record = ServiceRecord {
+        let mut record = ServiceRecord {
             arn: arn.clone(),
             name,
             cluster_arn,
@@ -172,7 +190,14 @@ impl Ecs {
             steady_state_reported: false,
             spec,
             throttle: Default::default(),
+            controller,
+            revisions: Vec::new(),
+            service_deployments: Vec::new(),
         };
+        // CODE_DEPLOY and EXTERNAL services roll out through task sets: no service deployments.
+        if controller == Controller::Ecs {
+            deployments::start_deployment(&mut record, revision, now);
+        }
         match input.tags.filter(|tags| !tags.is_empty()) {
             Some(tags) => state.tags.insert(arn.clone(), tags),
             None => state.tags.remove(&arn),
@@ -202,13 +227,26 @@ impl Ecs {
                 "Service was not ACTIVE.",
             ));
         }
-        let configuration = match &input.deployment_configuration {
-            Some(shape) => Some(deployment_configuration(
-                Some(shape),
-                Some(&service.deployment_configuration),
-            )?),
-            None => None,
-        };
+        let controller = service.controller;
+        if let Some(requested) = &input.deployment_controller
+            && requested.controller_type != controller.as_str()
+        {
+            return Err(invalid_parameter(format!(
+                "shipmate local cannot change the deployment controller of a service ({} to {}).",
+                controller.as_str(),
+                requested.controller_type
+            )));
+        }
+        let definition_changes = new_definition
+            .as_ref()
+            .and_then(|d| d.task_definition_arn.as_deref())
+            .is_some_and(|arn| arn != service.task_definition);
+        check_controller_update(controller, &input, definition_changes)?;
+        let configuration = deployment_configuration(
+            input.deployment_configuration.as_ref(),
+            Some(&service.deployment_configuration),
+            controller,
+        )?;
         let desired = input.desired_count.map(desired_count).transpose()?;
         let current = &service.primary().launch;
         let launch = launch_settings(
@@ -230,27 +268,55 @@ impl Ecs {
             .as_ref()
             .and_then(|d| d.task_definition_arn.clone())
             .unwrap_or_else(|| service.task_definition.clone());
-        let network_mode = match &new_definition {
-            Some(definition) => definition.network_mode.clone(),
+        let definition = match &new_definition {
+            Some(definition) => definition.clone(),
             None => task_definitions::lookup(&state, &definition_arn, true)
-                .ok()
-                .and_then(|d| d.network_mode.clone()),
+                .cloned()
+                .unwrap_or_default(),
         };
-        check_network(network_mode.as_deref(), &launch)?;
+        check_network(definition.network_mode.as_deref(), &launch)?;
+        let current_connect = service
+            .revisions
+            .last()
+            .and_then(|r| r.service_connect.clone());
+        let load_balancers = input
+            .load_balancers
+            .clone()
+            .or_else(|| service.spec.load_balancers.clone());
+        let service_connect = input
+            .service_connect_configuration
+            .clone()
+            .or(current_connect.clone());
+        check_traffic(
+            &configuration,
+            load_balancers.as_deref(),
+            service_connect.as_ref(),
+            &definition,
+        )?;
+        // A new task definition, new network, platform, load balancer, Service Connect or
+        // registry settings, or a forced deployment start a new deployment; desiredCount and
+        // deploymentConfiguration changes (lifecycle hooks included) do not.
+        let new_deployment = controller == Controller::Ecs
+            && (input.force_new_deployment.unwrap_or(false)
+                || definition_arn != service.task_definition
+                || launch != service.primary().launch
+                || load_balancers != service.spec.load_balancers
+                || service_connect != current_connect
+                || input
+                    .service_registries
+                    .as_ref()
+                    .is_some_and(|r| Some(r) != service.spec.service_registries.as_ref()));
 
         let service = state.services.get_mut(&arn).expect("found above");
-        if let Some(configuration) = configuration {
-            service.deployment_configuration = configuration;
-        }
+        service.deployment_configuration = configuration;
         if let Some(desired) = desired {
             service.desired_count = desired;
             service.primary_mut().desired_count = desired;
         }
-        // A new task definition, new network or platform settings, or a forced deployment start a
-        // new deployment; count and configuration changes do not.
-        let new_deployment = input.force_new_deployment.unwrap_or(false)
-            || definition_arn != service.task_definition
-            || launch != service.primary().launch;
+        service.spec.load_balancers = load_balancers.clone();
+        if input.service_registries.is_some() {
+            service.spec.service_registries = input.service_registries.clone();
+        }
         if new_deployment {
             for deployment in &mut service.deployments {
                 deployment.status = "ACTIVE".into();
@@ -265,6 +331,15 @@ impl Ecs {
             service.deployments.insert(0, deployment);
             service.task_definition = definition_arn;
             service.steady_state_reported = false;
+            let revision = revision_of(
+                &definition,
+                &launch,
+                load_balancers,
+                service.spec.service_registries.clone(),
+                service_connect,
+                now,
+            );
+            deployments::start_deployment(service, revision, now);
         }
         service.spec.launch_type = launch.launch_type.clone();
         service.spec.capacity_provider_strategy = launch.capacity_provider_strategy.clone();
@@ -281,12 +356,6 @@ impl Ecs {
         }
         if input.propagate_tags.is_some() {
             service.spec.propagate_tags = input.propagate_tags.clone();
-        }
-        if input.load_balancers.is_some() {
-            service.spec.load_balancers = input.load_balancers.clone();
-        }
-        if input.service_registries.is_some() {
-            service.spec.service_registries = input.service_registries.clone();
         }
         if input.placement_constraints.is_some() {
             service.spec.placement_constraints = input.placement_constraints.clone();
@@ -434,6 +503,26 @@ impl Ecs {
             .expect("throttle lock") = base;
     }
 
+    /// How fast deployment minutes pass from now on: `scale` ECS-seconds per real second, for
+    /// bake times, step bake times and lifecycle hook timeouts only (1.0 is ECS's pace). A wait
+    /// already started keeps the end it was given.
+    pub fn set_deployment_time_scale(&self, scale: f64) {
+        *self
+            .inner
+            .deployment_time_scale
+            .lock()
+            .expect("time scale lock") = scale;
+    }
+
+    /// ECS-seconds per real second for bake times and hook timeouts.
+    pub fn deployment_time_scale(&self) -> f64 {
+        *self
+            .inner
+            .deployment_time_scale
+            .lock()
+            .expect("time scale lock")
+    }
+
     /// The service throttle's first wait between launches.
     pub fn service_throttle_base(&self) -> Duration {
         *self
@@ -447,7 +536,10 @@ impl Ecs {
     /// until the earliest throttled launch, if one is waiting.
     fn schedule_services(&self) -> Option<Duration> {
         let now = self.now();
-        let throttle_base = self.service_throttle_base();
+        let settings = scheduler::Settings {
+            throttle_base: self.service_throttle_base(),
+            time_scale: self.deployment_time_scale(),
+        };
         let mut work = Vec::new();
         let next_launch = {
             let mut state = self.state();
@@ -461,12 +553,15 @@ impl Ecs {
                 let views = task_views(&state, &state.services[&arn]);
                 let service = state.services.get_mut(&arn).expect("listed above");
                 let before = observable(service);
-                let actions = scheduler::reconcile(service, &views, throttle_base, now);
+                let actions = scheduler::reconcile(service, &views, settings, now);
                 if service.status == "DRAINING"
                     && views.iter().all(|task| task.last_status == "STOPPED")
                 {
                     service.status = "INACTIVE".into();
                     service.deployments.truncate(1);
+                    // Revisions and deployment records go with the service.
+                    service.revisions.clear();
+                    service.service_deployments.clear();
                 }
                 let after = observable(service);
                 if !actions.is_empty() || before != after {
@@ -603,6 +698,92 @@ fn updated_launch_type(input: &UpdateServiceRequest, current: Option<String>) ->
     }
 }
 
+/// What an UpdateService may not change on a service whose deployments CodeDeploy or an
+/// external controller make (ECS's own messages for CODE_DEPLOY, reference §4; ours for
+/// EXTERNAL, which would need CreateTaskSet).
+fn check_controller_update(
+    controller: Controller,
+    input: &UpdateServiceRequest,
+    definition_changes: bool,
+) -> Result<(), AwsError> {
+    let how = match controller {
+        Controller::Ecs => return Ok(()),
+        Controller::CodeDeploy => "Use AWS CodeDeploy to trigger a new deployment.",
+        Controller::External => {
+            "Use CreateTaskSet to deploy it (shipmate local does not implement task sets)."
+        }
+    };
+    let kind = match controller {
+        Controller::CodeDeploy => "a CODE_DEPLOY",
+        _ => "an EXTERNAL",
+    };
+    if definition_changes {
+        return Err(invalid_parameter(format!(
+            "Unable to update task definition on services with {kind} deployment controller. {how}"
+        )));
+    }
+    if input.force_new_deployment == Some(true) {
+        return Err(invalid_parameter(format!(
+            "Cannot force a new deployment on services with {kind} deployment controller. {how}"
+        )));
+    }
+    let changed = [
+        (
+            "network configuration",
+            input.network_configuration.is_some(),
+        ),
+        ("platform version", input.platform_version.is_some()),
+        ("load balancers", input.load_balancers.is_some()),
+        ("service registries", input.service_registries.is_some()),
+        (
+            "capacity provider strategy",
+            input.capacity_provider_strategy.is_some(),
+        ),
+        (
+            "Service Connect configuration",
+            input.service_connect_configuration.is_some(),
+        ),
+    ];
+    if let Some((member, _)) = changed.iter().find(|(_, given)| *given) {
+        return Err(invalid_parameter(format!(
+            "Unable to update {member} on services with {kind} deployment controller. {how}"
+        )));
+    }
+    Ok(())
+}
+
+/// The service revision a deployment of `definition` with these settings deploys (its ARN is
+/// given when the deployment is recorded).
+fn revision_of(
+    definition: &TaskDefinition,
+    launch: &LaunchSettings,
+    load_balancers: Option<Vec<shipmate_local_api::ecs::LoadBalancer>>,
+    service_registries: Option<Vec<serde_json::Value>>,
+    service_connect: Option<serde_json::Value>,
+    now: SystemTime,
+) -> ServiceRevisionRecord {
+    ServiceRevisionRecord {
+        arn: String::new(),
+        task_definition: definition.task_definition_arn.clone().unwrap_or_default(),
+        launch: launch.clone(),
+        load_balancers,
+        service_registries,
+        service_connect,
+        container_images: definition
+            .container_definitions
+            .iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c.name.clone().unwrap_or_default(),
+                    c.image.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        created_at: now,
+    }
+}
+
 /// The service a request names, by name or ARN, in the named cluster.
 fn find_service(
     state: &EcsState,
@@ -669,66 +850,6 @@ fn check_network(network_mode: Option<&str>, launch: &LaunchSettings) -> Result<
     }
 }
 
-/// The scheduler's deployment settings from the request (or the current ones, for members the
-/// request leaves out).
-fn deployment_configuration(
-    shape: Option<&DeploymentConfigurationShape>,
-    current: Option<&DeploymentConfiguration>,
-) -> Result<DeploymentConfiguration, AwsError> {
-    let mut configuration = current.cloned().unwrap_or_default();
-    let Some(shape) = shape else {
-        return Ok(configuration);
-    };
-    if let Some(maximum) = shape.maximum_percent {
-        configuration.maximum_percent = u32::try_from(maximum)
-            .ok()
-            .filter(|m| *m >= 100)
-            .ok_or_else(|| invalid_parameter("maximumPercent must be at least 100."))?;
-    }
-    if let Some(minimum) = shape.minimum_healthy_percent {
-        configuration.minimum_healthy_percent = u32::try_from(minimum)
-            .ok()
-            .filter(|m| *m <= 100)
-            .ok_or_else(|| {
-            invalid_parameter("minimumHealthyPercent must be between 0 and 100.")
-        })?;
-    }
-    if let Some(breaker) = &shape.deployment_circuit_breaker {
-        let threshold = match &breaker.threshold_configuration {
-            None => Threshold::default(),
-            Some(ThresholdConfiguration {
-                threshold_type,
-                value,
-            }) => {
-                let value = u32::try_from(*value)
-                    .map_err(|_| invalid_parameter("threshold value must be positive."))?;
-                match threshold_type.as_str() {
-                    "COUNT" => Threshold::Count(value),
-                    "BOUNDED_PERCENT" | "UNBOUNDED_PERCENT" if !(1..=100).contains(&value) => {
-                        return Err(invalid_parameter(
-                            "percent threshold value must be between 1 and 100.",
-                        ));
-                    }
-                    "BOUNDED_PERCENT" => Threshold::BoundedPercent(value),
-                    "UNBOUNDED_PERCENT" => Threshold::UnboundedPercent(value),
-                    other => {
-                        return Err(invalid_parameter(format!(
-                            "Unknown threshold type {other}."
-                        )));
-                    }
-                }
-            }
-        };
-        configuration.circuit_breaker = CircuitBreaker {
-            enable: breaker.enable,
-            rollback: breaker.rollback,
-            reset_on_healthy_task: breaker.reset_on_healthy_task.unwrap_or(true),
-            threshold,
-        };
-    }
-    Ok(configuration)
-}
-
 /// The scheduler's view of the service's tasks (those in its group, in its cluster).
 fn task_views(state: &EcsState, service: &ServiceRecord) -> Vec<TaskView> {
     let group = format!("service:{}", service.name);
@@ -771,12 +892,9 @@ fn task_views(state: &EcsState, service: &ServiceRecord) -> Vec<TaskView> {
 /// The `Service` shape of a recorded service.
 fn describe(state: &EcsState, arn: &str, with_tags: bool) -> Option<Service> {
     let record = state.services.get(arn)?;
-    let configuration = &record.deployment_configuration;
-    let breaker = &configuration.circuit_breaker;
-    let (threshold_type, value) = match breaker.threshold {
-        Threshold::Count(value) => ("COUNT", value),
-        Threshold::BoundedPercent(value) => ("BOUNDED_PERCENT", value),
-        Threshold::UnboundedPercent(value) => ("UNBOUNDED_PERCENT", value),
+    let revision = |deployment: &Deployment| {
+        let arn = deployment.revision_arn.as_ref()?;
+        record.revisions.iter().find(|r| &r.arn == arn)
     };
     let deployments = record
         .deployments
@@ -794,15 +912,12 @@ fn describe(state: &EcsState, arn: &str, with_tags: bool) -> Option<Service> {
             capacity_provider_strategy: deployment.launch.capacity_provider_strategy.clone(),
             launch_type: deployment.launch.launch_type.clone(),
             platform_version: deployment.launch.platform_version.clone(),
-            platform_family: deployment
-                .launch
-                .launch_type
-                .as_deref()
-                .filter(|t| *t == "FARGATE")
-                .map(|_| "Linux".into()),
+            platform_family: platform_family(&deployment.launch),
             network_configuration: deployment.launch.network_configuration.clone(),
             rollout_state: Some(deployment.rollout_state.as_str().into()),
             rollout_state_reason: deployment.rollout_state_reason.clone(),
+            service_connect_configuration: revision(deployment)
+                .and_then(|r| r.service_connect.clone()),
         })
         .collect();
     let events = record
@@ -814,6 +929,17 @@ fn describe(state: &EcsState, arn: &str, with_tags: bool) -> Option<Service> {
             message: Some(event.message.clone()),
         })
         .collect();
+    let mut configuration = configuration_shape(&record.deployment_configuration);
+    let ecs_controller = record.controller == Controller::Ecs;
+    if !ecs_controller {
+        configuration.strategy = None;
+    }
+    // CODE_DEPLOY and EXTERNAL services show task sets, not deployments (reference §4).
+    let (deployments, task_sets) = if ecs_controller {
+        (deployments, None)
+    } else {
+        (Vec::new(), Some(task_sets(record)))
+    };
     Some(Service {
         service_arn: Some(record.arn.clone()),
         service_name: Some(record.name.clone()),
@@ -829,21 +955,16 @@ fn describe(state: &EcsState, arn: &str, with_tags: bool) -> Option<Service> {
             .as_deref()
             .filter(|t| *t == "FARGATE")
             .map(|_| "Linux".into()),
-        deployment_configuration: Some(DeploymentConfigurationShape {
-            deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
-                enable: breaker.enable,
-                rollback: breaker.rollback,
-                reset_on_healthy_task: Some(breaker.reset_on_healthy_task),
-                threshold_configuration: Some(ThresholdConfiguration {
-                    threshold_type: threshold_type.into(),
-                    value: value as i32,
-                }),
-            }),
-            maximum_percent: Some(configuration.maximum_percent as i32),
-            minimum_healthy_percent: Some(configuration.minimum_healthy_percent as i32),
-            ..Default::default()
-        }),
+        deployment_configuration: Some(configuration),
+        task_sets,
         deployments: Some(deployments),
+        current_service_deployment: record
+            .service_deployments
+            .last()
+            .map(|deployment| deployment.arn.clone()),
+        current_service_revisions: ecs_controller
+            .then(|| deployments::current_revisions(record))
+            .filter(|revisions| !revisions.is_empty()),
         events: Some(events),
         created_at: Some(epoch_seconds(record.created_at)),
         tags: if with_tags {
@@ -853,4 +974,65 @@ fn describe(state: &EcsState, arn: &str, with_tags: bool) -> Option<Service> {
         },
         ..record.spec.clone()
     })
+}
+
+fn platform_family(launch: &LaunchSettings) -> Option<String> {
+    launch
+        .launch_type
+        .as_deref()
+        .filter(|t| *t == "FARGATE")
+        .map(|_| "Linux".into())
+}
+
+/// The task sets of a CODE_DEPLOY or EXTERNAL service: one per internal deployment, the
+/// newest PRIMARY.
+fn task_sets(record: &ServiceRecord) -> Vec<TaskSet> {
+    record
+        .deployments
+        .iter()
+        .map(|deployment| {
+            let steady = deployment.running_count == deployment.desired_count
+                && deployment.pending_count == 0;
+            TaskSet {
+                id: Some(deployment.id.clone()),
+                task_set_arn: Some(format!(
+                    "{}/{}",
+                    record.arn.replacen(":service/", ":task-set/", 1),
+                    deployment.id
+                )),
+                service_arn: Some(record.arn.clone()),
+                cluster_arn: Some(record.cluster_arn.clone()),
+                started_by: (record.controller == Controller::CodeDeploy)
+                    .then(|| "CODE_DEPLOY".into()),
+                external_id: None,
+                status: Some(deployment.status.clone()),
+                task_definition: Some(deployment.task_definition.clone()),
+                computed_desired_count: deployment.desired_count as i32,
+                pending_count: deployment.pending_count as i32,
+                running_count: deployment.running_count as i32,
+                created_at: Some(epoch_seconds(deployment.created_at)),
+                updated_at: Some(epoch_seconds(deployment.updated_at)),
+                launch_type: deployment.launch.launch_type.clone(),
+                capacity_provider_strategy: deployment.launch.capacity_provider_strategy.clone(),
+                platform_version: deployment.launch.platform_version.clone(),
+                platform_family: platform_family(&deployment.launch),
+                network_configuration: deployment.launch.network_configuration.clone(),
+                load_balancers: record.spec.load_balancers.clone(),
+                service_registries: record.spec.service_registries.clone(),
+                scale: Some(Scale {
+                    value: Some(100.0),
+                    unit: Some("PERCENT".into()),
+                }),
+                stability_status: Some(
+                    if steady {
+                        "STEADY_STATE"
+                    } else {
+                        "STABILIZING"
+                    }
+                    .into(),
+                ),
+                stability_status_at: Some(epoch_seconds(deployment.updated_at)),
+            }
+        })
+        .collect()
 }

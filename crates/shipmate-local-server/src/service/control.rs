@@ -72,7 +72,7 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Answer {
                     format!("not a settings update: {error}"),
                 )
             })?;
-            update.apply(shared);
+            update.apply(shared)?;
             ok(&Settings::of(shared))
         }
         (Method::GET, "/_shipmate/images") => ok(&serde_json::json!({
@@ -227,6 +227,8 @@ struct Settings {
     rate_limits: bool,
     /// Multiplies the rate limits' sustained rates (0: buckets never refill).
     rate_limit_refill_scale: u32,
+    /// ECS-seconds per real second for deployment bake times and lifecycle hook timeouts.
+    deployment_time_scale: f64,
 }
 
 impl Settings {
@@ -237,6 +239,7 @@ impl Settings {
             service_throttle_base_ms: u64::try_from(base.as_millis()).unwrap_or(u64::MAX),
             rate_limits: limits.enabled,
             rate_limit_refill_scale: limits.refill_scale,
+            deployment_time_scale: shared.engine.ecs.deployment_time_scale(),
         }
     }
 }
@@ -248,11 +251,22 @@ struct SettingsUpdate {
     service_throttle_base_ms: Option<u64>,
     rate_limits: Option<bool>,
     rate_limit_refill_scale: Option<u32>,
+    deployment_time_scale: Option<f64>,
 }
 
 impl SettingsUpdate {
-    fn apply(self, shared: &Shared) {
+    /// Checks the whole update before changing anything.
+    fn apply(self, shared: &Shared) -> Result<(), AwsError> {
         let ecs = &shared.engine.ecs;
+        if let Some(scale) = self.deployment_time_scale {
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(AwsError::client(
+                    "InvalidParameterException",
+                    format!("`deployment_time_scale` must be a positive number, not {scale}"),
+                ));
+            }
+            ecs.set_deployment_time_scale(scale);
+        }
         if let Some(ms) = self.service_throttle_base_ms {
             ecs.set_service_throttle_base(Duration::from_millis(ms));
         }
@@ -261,6 +275,7 @@ impl SettingsUpdate {
             enabled: self.rate_limits.unwrap_or(current.enabled),
             refill_scale: self.rate_limit_refill_scale.unwrap_or(current.refill_scale),
         });
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::records::{ServiceDeploymentRecord, ServiceRevisionRecord};
 use super::throttle::LaunchThrottle;
 
 /// ECS keeps the 100 most recent service events.
@@ -35,6 +36,43 @@ pub(crate) struct ServiceRecord {
     /// The service throttle: start failures in a row and when the next launch may happen.
     #[serde(default)]
     pub(crate) throttle: LaunchThrottle,
+    /// ECS, CODE_DEPLOY or EXTERNAL.
+    #[serde(default)]
+    pub(crate) controller: Controller,
+    /// Every service revision, oldest first (ECS controller only).
+    #[serde(default)]
+    pub(crate) revisions: Vec<ServiceRevisionRecord>,
+    /// Every service deployment, oldest first (ECS controller only).
+    #[serde(default)]
+    pub(crate) service_deployments: Vec<ServiceDeploymentRecord>,
+}
+
+/// `deploymentController.type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Controller {
+    #[default]
+    Ecs,
+    CodeDeploy,
+    External,
+}
+
+impl Controller {
+    pub(crate) fn parse(value: &str) -> Option<Controller> {
+        match value {
+            "ECS" => Some(Controller::Ecs),
+            "CODE_DEPLOY" => Some(Controller::CodeDeploy),
+            "EXTERNAL" => Some(Controller::External),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Controller::Ecs => "ECS",
+            Controller::CodeDeploy => "CODE_DEPLOY",
+            Controller::External => "EXTERNAL",
+        }
+    }
 }
 
 impl ServiceRecord {
@@ -54,6 +92,18 @@ impl ServiceRecord {
             deployment.running_count = 0;
             deployment.pending_count = 0;
         }
+    }
+
+    /// The deployment settings in force: those the in-flight service deployment was created
+    /// with (a later UpdateService of `deploymentConfiguration` applies to the next deployment
+    /// only), else the service's.
+    pub(crate) fn effective_configuration(&self) -> &DeploymentConfiguration {
+        self.service_deployments
+            .last()
+            .filter(|record| record.status.is_active())
+            .map_or(&self.deployment_configuration, |record| {
+                &record.configuration
+            })
     }
 
     pub(crate) fn push_event(&mut self, now: SystemTime, message: String) {
@@ -85,6 +135,9 @@ pub(crate) struct Deployment {
     pub(crate) counted_failures: BTreeSet<String>,
     /// How this deployment launches its tasks (the service's settings when it was created).
     pub(crate) launch: LaunchSettings,
+    /// The service revision it deploys.
+    #[serde(default)]
+    pub(crate) revision_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -120,6 +173,7 @@ impl Deployment {
             rollout_state_reason: Some("ECS deployment started.".to_owned()),
             counted_failures: BTreeSet::new(),
             launch,
+            revision_arn: None,
         }
     }
 }
@@ -146,6 +200,23 @@ pub(crate) struct DeploymentConfiguration {
     pub(crate) maximum_percent: u32,
     pub(crate) minimum_healthy_percent: u32,
     pub(crate) circuit_breaker: CircuitBreaker,
+    #[serde(default)]
+    pub(crate) strategy: Strategy,
+    /// Minutes blue and green both run after production traffic moved (blue/green family).
+    #[serde(default)]
+    pub(crate) bake_time_minutes: Option<u32>,
+    #[serde(default)]
+    pub(crate) linear: Option<LinearSteps>,
+    #[serde(default)]
+    pub(crate) canary: Option<CanarySteps>,
+    #[serde(default)]
+    pub(crate) pause_hooks: Vec<PauseHook>,
+    /// Accepted and echoed; no CloudWatch alarms exist here.
+    #[serde(default)]
+    pub(crate) alarms: Option<shipmate_local_api::ecs::DeploymentAlarms>,
+    /// Accepted and echoed (rolling only); this endpoint always waits for 100 %.
+    #[serde(default)]
+    pub(crate) early_success_criteria: Option<serde_json::Value>,
 }
 
 impl Default for DeploymentConfiguration {
@@ -154,8 +225,87 @@ impl Default for DeploymentConfiguration {
             maximum_percent: 200,
             minimum_healthy_percent: 100,
             circuit_breaker: CircuitBreaker::default(),
+            strategy: Strategy::default(),
+            bake_time_minutes: None,
+            linear: None,
+            canary: None,
+            pause_hooks: Vec::new(),
+            alarms: None,
+            early_success_criteria: None,
         }
     }
+}
+
+/// `deploymentConfiguration.strategy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Strategy {
+    #[default]
+    Rolling,
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+impl Strategy {
+    pub(crate) fn parse(value: &str) -> Option<Strategy> {
+        match value {
+            "ROLLING" => Some(Strategy::Rolling),
+            "BLUE_GREEN" => Some(Strategy::BlueGreen),
+            "LINEAR" => Some(Strategy::Linear),
+            "CANARY" => Some(Strategy::Canary),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "ROLLING",
+            Strategy::BlueGreen => "BLUE_GREEN",
+            Strategy::Linear => "LINEAR",
+            Strategy::Canary => "CANARY",
+        }
+    }
+}
+
+/// `linearConfiguration` with its defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LinearSteps {
+    pub(crate) step_percent: f64,
+    pub(crate) step_bake_minutes: u32,
+}
+
+impl Default for LinearSteps {
+    fn default() -> Self {
+        LinearSteps {
+            step_percent: 10.0,
+            step_bake_minutes: 6,
+        }
+    }
+}
+
+/// `canaryConfiguration` with its defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CanarySteps {
+    pub(crate) canary_percent: f64,
+    pub(crate) canary_bake_minutes: u32,
+}
+
+impl Default for CanarySteps {
+    fn default() -> Self {
+        CanarySteps {
+            canary_percent: 5.0,
+            canary_bake_minutes: 10,
+        }
+    }
+}
+
+/// A `PAUSE` lifecycle hook: the deployment waits at each of `stages` for
+/// ContinueServiceDeployment, or `timeout_minutes`, whichever comes first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PauseHook {
+    pub(crate) stages: Vec<super::records::Stage>,
+    pub(crate) timeout_minutes: u32,
+    pub(crate) timeout_action: super::records::HookAction,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -17,6 +17,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use super::model::{RolloutState, ServiceRecord};
+use super::records::{DeploymentStatus, Stage};
+use super::stages::{self, Launch};
 use crate::ecs::lifecycle::stop_code;
 
 /// Without a container health check, a task counts as healthy once it has been RUNNING this long.
@@ -65,7 +67,7 @@ impl TaskView {
         self.is_live() && self.last_status != "RUNNING"
     }
 
-    fn is_healthy(&self, now: SystemTime) -> bool {
+    pub(crate) fn is_healthy(&self, now: SystemTime) -> bool {
         if !self.is_running() {
             return false;
         }
@@ -112,15 +114,33 @@ pub(crate) enum Action {
     },
 }
 
+/// What the scheduler is told besides the service and its tasks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Settings {
+    /// The service throttle's first wait.
+    pub(crate) throttle_base: Duration,
+    /// ECS-seconds per real second for bake times and hook timeouts (`stages::scaled`).
+    pub(crate) time_scale: f64,
+}
+
 /// One scheduling pass. Updates `service` (deployment states and counts, failed tasks, the
-/// throttle, events) and returns the tasks to start and stop. `throttle_base` is the service
-/// throttle's first wait.
+/// throttle, the service deployment's stage, events) and returns the tasks to start and stop.
 pub(crate) fn reconcile(
     service: &mut ServiceRecord,
     tasks: &[TaskView],
-    throttle_base: Duration,
+    settings: Settings,
     now: SystemTime,
 ) -> Vec<Action> {
+    reconcile_with_stages(service, tasks, settings, now).0
+}
+
+/// [`reconcile`], also answering the lifecycle stages the service deployment entered.
+pub(crate) fn reconcile_with_stages(
+    service: &mut ServiceRecord,
+    tasks: &[TaskView],
+    settings: Settings,
+    now: SystemTime,
+) -> (Vec<Action>, Vec<(Stage, u32)>) {
     let mut actions = Vec::new();
     if service.status != "ACTIVE" {
         // DRAINING: stop everything; the caller marks the service INACTIVE once no task is left.
@@ -131,16 +151,17 @@ pub(crate) fn reconcile(
             ));
         }
         update_counts(service, tasks);
-        return actions;
+        return (actions, Vec::new());
     }
 
     count_failures(service, tasks, now);
     trip_circuit_breaker(service, now);
+    let (gates, entered) = stages::advance(service, tasks, settings.time_scale, now);
     // After the circuit breaker: a rollback changes the task definition, which ends the throttle.
     let task_definition = service.primary().task_definition.clone();
     if service
         .throttle
-        .observe(&task_definition, tasks, throttle_base, now)
+        .observe(&task_definition, tasks, settings.throttle_base, now)
     {
         let name = service.name.clone();
         service.push_event(
@@ -150,9 +171,9 @@ pub(crate) fn reconcile(
     }
 
     let desired = service.desired_count;
-    let max_total = desired * service.deployment_configuration.maximum_percent / 100;
-    let min_healthy =
-        (desired * service.deployment_configuration.minimum_healthy_percent).div_ceil(100);
+    let configuration = service.effective_configuration();
+    let max_total = desired * configuration.maximum_percent / 100;
+    let min_healthy = (desired * configuration.minimum_healthy_percent).div_ceil(100);
     let primary_id = service.primary().id.clone();
 
     // Replace unhealthy tasks (ECS's service scheduler does, counting them as failed).
@@ -182,11 +203,15 @@ pub(crate) fn reconcile(
         .count() as u32;
     if primary.rollout_state != RolloutState::Failed
         && primary_live < desired
+        && gates.launch != Launch::None
         && service.throttle.allows_launch(now)
     {
-        let room = max_total
-            .max(desired.min(1))
-            .saturating_sub(live.len() as u32);
+        let room = match gates.launch {
+            Launch::Beside => desired,
+            _ => max_total
+                .max(desired.min(1))
+                .saturating_sub(live.len() as u32),
+        };
         let count = (desired - primary_live).min(room);
         if count > 0 {
             actions.push(Action::Launch {
@@ -214,8 +239,9 @@ pub(crate) fn reconcile(
         surplus.extend(extra.into_iter().take((primary_live - desired) as usize));
     }
     surplus.sort_by_key(|task| (task.is_healthy(now), task.is_running()));
-    // A failed rollout that is not rolled back halts: the old tasks keep serving.
-    if service.primary().rollout_state == RolloutState::Failed {
+    // A failed rollout that is not rolled back halts: the old tasks keep serving. So do they
+    // before the deployment's stage lets them go (blue until CLEAN_UP).
+    if service.primary().rollout_state == RolloutState::Failed || !gates.stop_older {
         surplus.retain(|task| task.deployment_id == primary_id);
     }
     for task in surplus {
@@ -246,9 +272,10 @@ pub(crate) fn reconcile(
             Action::Launch { .. } => None,
         })
         .collect();
-    complete_rollout(service, tasks, &stopping, now);
+    complete_rollout(service, tasks, &stopping, now, gates.complete);
     update_counts(service, tasks);
-    actions
+    stages::settle(service, now);
+    (actions, entered)
 }
 
 fn stop(task: &TaskView, reason: String) -> Action {
@@ -291,7 +318,7 @@ fn count_failures(service: &mut ServiceRecord, tasks: &[TaskView], now: SystemTi
 }
 
 fn trip_circuit_breaker(service: &mut ServiceRecord, now: SystemTime) {
-    let breaker = service.deployment_configuration.circuit_breaker.clone();
+    let breaker = service.effective_configuration().circuit_breaker.clone();
     let threshold = breaker.threshold(service.desired_count);
     let name = service.name.clone();
     let primary = service.primary_mut();
@@ -314,48 +341,33 @@ fn trip_circuit_breaker(service: &mut ServiceRecord, now: SystemTime) {
             "(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."
         ),
     );
-    if !breaker.rollback {
-        return;
-    }
-    // Roll back to the most recent deployment that completed.
-    let Some(index) = service
-        .deployments
-        .iter()
-        .enumerate()
-        .filter(|(_, deployment)| {
-            deployment.id != failed_id && deployment.rollout_state == RolloutState::Completed
-        })
-        .max_by_key(|(_, deployment)| deployment.created_at)
-        .map(|(index, _)| index)
-    else {
-        service.push_event(
-            now,
-            format!("(service {name}) has no completed deployment to roll back to."),
-        );
-        return;
-    };
-    let desired = service.desired_count;
-    for deployment in &mut service.deployments {
-        deployment.status = "ACTIVE".to_owned();
-    }
-    let target = &mut service.deployments[index];
-    target.status = "PRIMARY".to_owned();
-    target.rollout_state = RolloutState::InProgress;
-    target.rollout_state_reason = Some(format!(
-        "ECS deployment circuit breaker: rolling back to deploymentId {}.",
-        target.id
-    ));
-    target.desired_count = desired;
-    target.updated_at = now;
-    let (target_id, target_definition) = (target.id.clone(), target.task_definition.clone());
-    // Keep the primary first, as ECS lists it.
-    let target = service.deployments.remove(index);
-    service.deployments.insert(0, target);
-    service.task_definition = target_definition;
-    service.push_event(
-        now,
-        format!("(service {name}) rolling back to deployment {target_id}."),
+    let failed_tasks = service.primary().failed_tasks;
+    let reason = format!(
+        "ECS deployment circuit breaker: tasks failed to start. (failed tasks: {failed_tasks}, threshold: {threshold})"
     );
+    let record = service
+        .service_deployments
+        .last_mut()
+        .filter(|record| record.status.is_active());
+    if let Some(record) = record {
+        record.breaker_triggered = true;
+        record.failure_count = failed_tasks;
+        record.updated_at = now;
+        if record.status == DeploymentStatus::RollbackInProgress {
+            // The revision rolled back to fails as well: nothing left to return to.
+            record.status_reason = Some(reason);
+            record.finish(DeploymentStatus::RollbackFailed, now);
+            return;
+        }
+        if !breaker.rollback {
+            record.status = DeploymentStatus::StopRequested;
+            record.status_reason = Some(reason);
+            return;
+        }
+    } else if !breaker.rollback {
+        return;
+    }
+    stages::roll_back(service, reason, now);
 }
 
 /// Marks the primary COMPLETED once it is fully rolled out, drops drained deployments, and
@@ -365,6 +377,7 @@ fn complete_rollout(
     tasks: &[TaskView],
     stopping: &BTreeSet<String>,
     now: SystemTime,
+    may_complete: bool,
 ) {
     let desired = service.desired_count;
     let name = service.name.clone();
@@ -391,7 +404,8 @@ fn complete_rollout(
         .filter(|d| d.id != primary_id)
         .all(|d| remaining(&d.id) == 0);
 
-    if service.primary().rollout_state == RolloutState::InProgress
+    if may_complete
+        && service.primary().rollout_state == RolloutState::InProgress
         && healthy_primary >= desired
         && old_drained
     {
@@ -443,8 +457,11 @@ mod tests {
     };
 
     const T0: SystemTime = SystemTime::UNIX_EPOCH;
-    /// The service throttle's first wait in these tests.
-    const BASE: Duration = Duration::from_secs(10);
+    /// The service throttle's first wait in these tests is 10 s; deployment minutes are real.
+    const BASE: Settings = Settings {
+        throttle_base: Duration::from_secs(10),
+        time_scale: 1.0,
+    };
 
     fn at(seconds: u64) -> SystemTime {
         T0 + Duration::from_secs(1_700_000_000 + seconds)
@@ -488,6 +505,9 @@ mod tests {
             steady_state_reported: false,
             spec: Default::default(),
             throttle: Default::default(),
+            controller: Default::default(),
+            revisions: Vec::new(),
+            service_deployments: Vec::new(),
         }
     }
 
