@@ -13,5 +13,6 @@ mod logs;
 mod run;
 mod schema;
 mod services;
+mod strategies;
 mod unlock;
 mod web;

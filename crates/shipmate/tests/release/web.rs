@@ -117,6 +117,12 @@ pub(crate) async fn register_web(
         .image(image)
         .essential(true)
         .memory(256)
+        // A port for the load balancers of the blue/green, linear and canary tests.
+        .port_mappings(
+            aws_sdk_ecs::types::PortMapping::builder()
+                .container_port(8000)
+                .build(),
+        )
         .set_command(Some(command.iter().map(|s| (*s).to_owned()).collect()))
         .log_configuration(
             LogConfiguration::builder()

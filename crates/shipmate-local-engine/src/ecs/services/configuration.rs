@@ -233,6 +233,7 @@ fn pause_hook(shape: &DeploymentLifecycleHook) -> Result<PauseHook, AwsError> {
         stages,
         timeout_minutes,
         timeout_action,
+        details: shape.hook_details.clone(),
     })
 }
 
@@ -389,6 +390,7 @@ pub(super) fn configuration_shape(configuration: &DeploymentConfiguration) -> Sh
                 timeout_in_minutes: Some(hook.timeout_minutes as i32),
                 action: Some(hook.timeout_action.as_str().to_owned()),
             }),
+            hook_details: hook.details.clone(),
             ..Default::default()
         })
         .collect::<Vec<_>>();

@@ -306,6 +306,10 @@ pub(crate) struct PauseHook {
     pub(crate) stages: Vec<super::records::Stage>,
     pub(crate) timeout_minutes: u32,
     pub(crate) timeout_action: super::records::HookAction,
+    /// `hookDetails` as given: ECS passes them to Lambda hooks only, but keeps the hook's
+    /// configuration as it was set (shipmate marks its own PAUSE hook there).
+    #[serde(default)]
+    pub(crate) details: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

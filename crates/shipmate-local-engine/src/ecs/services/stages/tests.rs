@@ -191,6 +191,7 @@ fn pause_at(stages: &[Stage], timeout_minutes: u32, action: HookAction) -> Vec<P
         stages: stages.to_vec(),
         timeout_minutes,
         timeout_action: action,
+        details: None,
     }]
 }
 
