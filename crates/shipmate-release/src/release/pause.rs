@@ -27,6 +27,8 @@ pub(crate) struct Paused {
     pub(crate) arn: String,
     /// Our hook's id once ECS waits at it.
     pub(crate) hook_id: Option<String>,
+    /// The release's revision it deploys.
+    pub(crate) task_definition: String,
     /// What SIGINT/SIGTERM does to it: roll it back (`stop`) or leave it to the hook's timeout.
     pub(crate) on_cancel: OnCancel,
 }
@@ -106,6 +108,7 @@ pub(crate) async fn pause_all(
             service: target.service.clone(),
             arn,
             hook_id: None,
+            task_definition: target.td.arn.clone(),
             on_cancel: request.on_cancel,
         });
     }
@@ -215,35 +218,85 @@ fn not_paused(ctx: &Ctx, reason: String) -> Stop {
 }
 
 /// Continues (`CONTINUE`) or rolls back (`ROLLBACK`) every deployment this release paused,
-/// then takes its hook off the services. Deployments that never reached the hook are stopped
-/// with a rollback instead.
+/// after taking its hook off the services (so that no deployment started from now on waits for
+/// it). Deployments that never reached the hook are stopped with a rollback instead.
+///
+/// A deployment started over ours while it waited (a forced deployment, an infrastructure-as-
+/// code apply) took our hook with it and waits too: one of the release's own revision gets the
+/// release's verdict (its tasks must not start on a schema that failed to migrate); one of
+/// another revision goes on, as whoever started it meant.
 pub(crate) async fn resolve(ctx: &mut Ctx, action: &str) -> Result<(), Stop> {
     let paused = std::mem::take(&mut ctx.paused);
+    if paused.is_empty() {
+        return Ok(());
+    }
+    let services: Vec<String> = paused.iter().map(|p| p.service.clone()).collect();
+    remove_hooks(ctx, services.clone()).await?;
+    let views = ctx.describe_services(&services).await?;
+    let mut arns: Vec<String> = paused.iter().map(|p| p.arn.clone()).collect();
+    for view in &views {
+        if let Some(current) = &view.current_service_deployment
+            && !arns.contains(current)
+        {
+            arns.push(current.clone());
+        }
+    }
+    let records = ctx.service_deployments(&arns).await?.unwrap_or_default();
     let mut first_error = None;
-    for deployment in &paused {
-        let command = match (&deployment.hook_id, action) {
-            (Some(hook_id), _) => Command::ContinueServiceDeployment {
-                arn: deployment.arn.clone(),
-                hook_id: hook_id.clone(),
-                action: action.to_owned(),
-            },
-            (None, "ROLLBACK") => Command::StopServiceDeployment {
-                arn: deployment.arn.clone(),
-                stop_type: "ROLLBACK".to_owned(),
-            },
-            (None, _) => continue,
+    for record in &records {
+        let ours = paused.iter().find(|p| p.arn == record.arn);
+        let view = match ours {
+            Some(ours) => views.iter().find(|v| v.service_name == ours.service),
+            None => views
+                .iter()
+                .find(|v| v.current_service_deployment.as_deref() == Some(record.arn.as_str())),
+        };
+        let Some(view) = view else {
+            continue;
+        };
+        let release_revision = paused
+            .iter()
+            .find(|p| p.service == view.service_name)
+            .map(|p| p.task_definition.as_str());
+        let verdict = if ours.is_some() || release_revision == Some(view.desired_revision()) {
+            action
+        } else {
+            "CONTINUE"
+        };
+        let command = match assess_deployment(record) {
+            DeploymentProgress::Paused {
+                stage: Some(stage),
+                hook_ids,
+            } if stage == PAUSE_STAGE && !hook_ids.is_empty() => {
+                Command::ContinueServiceDeployment {
+                    arn: record.arn.clone(),
+                    hook_id: hook_ids[0].clone(),
+                    action: verdict.to_owned(),
+                }
+            }
+            DeploymentProgress::InProgress { .. }
+            | DeploymentProgress::Paused { .. }
+            | DeploymentProgress::Deployed { .. }
+                if ours.is_some() && action == "ROLLBACK" =>
+            {
+                Command::StopServiceDeployment {
+                    arn: record.arn.clone(),
+                    stop_type: "ROLLBACK".to_owned(),
+                }
+            }
+            // Ended, or going on without our hook: nothing of ours to resolve.
+            _ => continue,
         };
         match ctx.call(command).await {
             Ok(_) => ctx.emit(Event::DeploymentContinued {
-                service: deployment.service.clone(),
-                action: action.to_owned(),
+                service: view.service_name.clone(),
+                action: verdict.to_owned(),
             }),
             Err(stop) => {
                 first_error.get_or_insert(stop);
             }
         }
     }
-    remove_hooks(ctx, paused.iter().map(|p| p.service.clone()).collect()).await?;
     match first_error {
         None => Ok(()),
         Some(stop) if action == "ROLLBACK" => {

@@ -203,10 +203,18 @@ async fn poll_one(
     polls: u32,
 ) -> Result<Option<RolloutEnd>, Stop> {
     emit_events(ctx, view, seen);
-    let verdict = record.map(|record| {
-        show_record(ctx, &rollout.service, record, seen);
-        assess_deployment(record)
-    });
+    let verdict = record
+        .map(|record| {
+            show_record(ctx, &rollout.service, record, seen);
+            assess_deployment(record)
+        })
+        .filter(|verdict| {
+            // Stopped by a newer deployment of the same revision (a forced deployment): that
+            // one carries the release on, and DescribeServices follows it.
+            !matches!(verdict, DeploymentProgress::Stopped { .. })
+                || view.desired_revision() != rollout.target
+                || view.current_service_deployment == rollout.record
+        });
     let progress = assess_rollout(view, &rollout.target);
     let deployment = view.deployment_of(&rollout.target).cloned();
     record_deployment(ctx, &rollout.service, &rollout.target, deployment.as_ref());

@@ -756,3 +756,95 @@ async fn a_rerun_after_a_kill_between_waves_still_rolls_back_what_the_first_run_
     );
     assert!(open_ledger_entries(&env).await.is_empty());
 }
+
+/// The newest service-deployment record of `service`.
+async fn current_record(env: &Env, service: &str) -> aws_sdk_ecs::types::ServiceDeployment {
+    let arn = describe_service(env, service)
+        .await
+        .current_service_deployment()
+        .expect("currentServiceDeployment")
+        .to_owned();
+    env.ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .expect("DescribeServiceDeployments")
+        .service_deployments()[0]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_pause_hook_every_service_waits_for_the_one_migration() {
+    let (env, _, _) = shop_env().await;
+    let outcome = env
+        .shipmate(&release_args(
+            &["web", "worker"],
+            "shop:2",
+            &[
+                "--migrate",
+                MIGRATE_OK,
+                "--gate",
+                "pause-hook",
+                "--output",
+                "json",
+            ],
+        ))
+        .await;
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+    let migrations = migrations(&env).await;
+    assert_eq!(migrations.len(), 1, "one migration for both");
+    let migration_started = migrations[0]
+        .created_at()
+        .and_then(|d| d.to_millis().ok())
+        .expect("createdAt");
+    for service in ["web", "worker"] {
+        let record = current_record(&env, service).await;
+        assert_eq!(record.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
+        let created = record
+            .created_at()
+            .and_then(|d| d.to_millis().ok())
+            .expect("createdAt");
+        assert!(
+            created <= migration_started,
+            "{service}'s deployment was started (and paused) before the migration"
+        );
+        let view = describe_service(&env, service).await;
+        let hooks = view
+            .deployment_configuration()
+            .map_or(0, |c| c.lifecycle_hooks().len());
+        assert_eq!(hooks, 0, "{service} keeps no hook");
+    }
+    let paused: Vec<String> = outcome
+        .json_lines()
+        .iter()
+        .filter(|l| l["event"] == "deployment_paused")
+        .filter_map(|l| l["service"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(paused.len(), 2, "both paused: {paused:?}");
+
+    // A failing migration: both deployments roll back, both services stay.
+    let failed = env
+        .shipmate(&release_args(
+            &["web", "worker"],
+            "shop:3",
+            &["--migrate", "sh -c 'exit 1'", "--gate", "pause-hook"],
+        ))
+        .await;
+    assert_eq!(failed.code, Some(4), "{}", failed.stderr);
+    for service in ["web", "worker"] {
+        let rolled_back = eventually(Duration::from_secs(30), || async {
+            let record = current_record(&env, service).await;
+            (record.status().map(|s| s.as_str()) == Some("ROLLBACK_SUCCESSFUL")).then_some(())
+        })
+        .await;
+        assert!(rolled_back.is_some(), "{service} rolled back");
+        let steady = wait_steady(&env, service).await;
+        assert!(
+            steady
+                .task_definition()
+                .is_some_and(|td| td.ends_with(&format!("{service}:2"))),
+            "{service} stays on the last release"
+        );
+    }
+}

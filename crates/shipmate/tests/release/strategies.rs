@@ -666,3 +666,165 @@ async fn a_code_deploy_service_is_refused_before_anything_and_migrate_only_write
     let service = describe_service(&env, "web").await;
     assert_eq!(service.task_definition(), Some(td.as_str()), "untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_paused_stops_the_migration_and_rolls_the_deployment_back() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let (env, v1) = web_env().await;
+    let child = env
+        .command(&pause_args("web:2", "sh -c 'sleep 30'", &[]))
+        .spawn()
+        .expect("spawn shipmate");
+    let migration = crate::web::running_migration(&env, "the migration never ran").await;
+    kill(
+        Pid::from_raw(i32::try_from(child.id().expect("pid")).expect("pid fits")),
+        Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let outcome = crate::harness::finish(child).await;
+    assert_eq!(outcome.code, Some(130), "{}", outcome.stderr);
+    let record = eventually(Duration::from_secs(30), || async {
+        let record = current_record(&env, "web").await;
+        (record.status().map(|s| s.as_str()) == Some("ROLLBACK_SUCCESSFUL")).then_some(record)
+    })
+    .await;
+    assert!(record.is_some(), "the paused deployment was rolled back");
+    let stopped = env
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(&migration)
+        .send()
+        .await
+        .expect("DescribeTasks");
+    assert_eq!(
+        stopped.tasks()[0].last_status(),
+        Some("STOPPED"),
+        "the migration was stopped"
+    );
+    let service = wait_steady(&env, "web").await;
+    assert_eq!(service.task_definition(), Some(v1.as_str()));
+    assert_eq!(our_hooks(&service), 0, "the hook went with the release");
+    let v2 = v1.replace("web:1", "web:2");
+    assert_eq!(first_service_task_of(&env, &v2).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_deployment_during_the_pause_waits_for_the_migration_and_the_release_succeeds() {
+    let (env, _) = web_env().await;
+    let child = env
+        .command(&pause_args("web:2", "sh -c 'sleep 2; echo migrated'", &[]))
+        .spawn()
+        .expect("spawn shipmate");
+    let migration = crate::web::running_migration(&env, "the migration never ran").await;
+    // Someone forces a deployment while the release's is paused: ECS stops the paused one and
+    // starts another of the same revision, which the release's hook pauses too.
+    env.ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service("web")
+        .force_new_deployment(true)
+        .send()
+        .await
+        .expect("force");
+    let outcome = crate::harness::finish(child).await;
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+    let service = wait_steady(&env, "web").await;
+    let v2 = service.task_definition().expect("td").to_owned();
+    assert!(v2.ends_with("web:2"));
+    assert_eq!(our_hooks(&service), 0);
+    let record = current_record(&env, "web").await;
+    assert_eq!(record.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
+    let migration_stopped = env
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(&migration)
+        .send()
+        .await
+        .expect("DescribeTasks")
+        .tasks()[0]
+        .stopped_at()
+        .and_then(|d| d.to_millis().ok())
+        .expect("stopped");
+    let first_green = first_service_task_of(&env, &v2).await.expect("green ran");
+    assert!(
+        migration_stopped <= first_green,
+        "the forced deployment's tasks waited for the migration too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_service_is_refused_and_plan_and_status_show_the_deployment_shape() {
+    let (env, _) = web_env().await;
+    // plan names the strategy, the hooks and the gate; status shows ECS's records.
+    let plan = env
+        .shipmate(&[
+            "plan",
+            "--cluster",
+            CLUSTER,
+            "--service",
+            "web",
+            "--image",
+            "web:2",
+            "--migrate",
+            "true",
+            "--gate",
+            "pause-hook",
+        ])
+        .await;
+    assert_eq!(plan.code, Some(0), "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("deployment   ECS controller, ROLLING"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("gate           pause-hook"),
+        "{}",
+        plan.stdout
+    );
+    let status = env
+        .shipmate(&["status", "--cluster", CLUSTER, "--service", "web"])
+        .await;
+    assert_eq!(status.code, Some(0), "{}", status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("ECS's deployment records (newest first):"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("SUCCESSFUL"), "{}", status.stdout);
+
+    let td = register_web(&env, "web:1", &["sh", "start.sh"], LOG_GROUP).await;
+    env.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name("external")
+        .task_definition(&td)
+        .desired_count(0)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::External)
+                .build()
+                .expect("controller"),
+        )
+        .send()
+        .await
+        .expect("CreateService EXTERNAL");
+    env.server.request_log().clear();
+    let mut args = deploy_args("web:2", MIGRATE_OK, JSON);
+    args[4] = "external";
+    let refused = env.shipmate(&args).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains("EXTERNAL"), "{}", refused.stderr);
+    let mutating: Vec<String> = operations(&env)
+        .into_iter()
+        .filter(|op| is_mutating(op))
+        .collect();
+    assert!(mutating.is_empty(), "{mutating:?}");
+}
