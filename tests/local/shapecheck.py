@@ -12,6 +12,15 @@ import base64
 import binascii
 import math
 
+# Enum values ECS sends that the model's enum lacks. `PRE_PRODUCTION_TRAFFIC_SHIFT` is a lifecycle
+# stage of blue/green, linear and canary deployments (the model's own docstring of
+# `ServiceDeployment.lifecycleStage` describes it, and `DeploymentLifecycleHookStage` has it), but
+# botocore 1.44.8 and aws-sdk-ecs 1.157 leave it out of `ServiceDeploymentLifecycleStage`;
+# aws-sdk-rust keeps such a value as `Unknown`, botocore as the string.
+KNOWN_MISSING_ENUM_VALUES = {
+    "ServiceDeploymentLifecycleStage": {"PRE_PRODUCTION_TRAFFIC_SHIFT"},
+}
+
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -58,7 +67,7 @@ def _walk(value, shape, path, problems):
         if not isinstance(value, str):
             problems.append(f"{path}: expected string ({shape.name}), got {_json_type(value)} {value!r}")
             return
-        if shape.enum and value not in shape.enum:
+        if shape.enum and value not in shape.enum and value not in KNOWN_MISSING_ENUM_VALUES.get(shape.name, ()):
             problems.append(f"{path}: {value!r} is not a value of enum {shape.name} {list(shape.enum)}")
     elif kind in ("integer", "long"):
         low, high = INT32 if kind == "integer" else INT64

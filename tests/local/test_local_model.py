@@ -3,7 +3,8 @@ botocore's own ECS and CloudWatch Logs service models: member names, types, enum
 members, no nulls; and every error body against the AWS error envelope.
 
 A realistic session (tasks that ran, failed, failed to start and were stopped; a service in the
-middle of a deployment; log streams with events) runs once through boto3. A `before-parse` hook
+middle of a deployment; a blue/green deployment behind a load balancer paused at a lifecycle hook,
+continued and rolled back; a CODE_DEPLOY service; log streams with events) runs once through boto3. A `before-parse` hook
 keeps each raw HTTP response before botocore's lenient parser sees it; the tests then walk those
 raw bodies with `shapecheck` against the operation's output shape.
 """
@@ -29,6 +30,8 @@ ECS_OPERATIONS = [
     "RunTask", "DescribeTasks", "ListTasks", "StopTask",
     "CreateService", "UpdateService", "DescribeServices", "ListServices", "DeleteService",
     "TagResource", "UntagResource", "ListTagsForResource",
+    "ListServiceDeployments", "DescribeServiceDeployments", "DescribeServiceRevisions",
+    "StopServiceDeployment", "ContinueServiceDeployment",
 ]
 LOGS_OPERATIONS = [
     "CreateLogGroup", "DeleteLogGroup", "DescribeLogGroups", "CreateLogStream",
@@ -88,7 +91,8 @@ def session(endpoint):
 
     scenario = Scenario(endpoint, ecs, logs, "conf")
     for part in (scenario.log_operations, scenario.clusters_and_definitions, scenario.tasks,
-                 scenario.tags, scenario.services, scenario.expected_errors, scenario.cleanup):
+                 scenario.tags, scenario.services, scenario.service_deployments,
+                 scenario.expected_errors, scenario.cleanup):
         try:
             part()
         except Exception as error:  # noqa: BLE001 - reported per operation below
@@ -243,12 +247,100 @@ class Scenario:
         ecs.delete_service(cluster=self.cluster, service=service, force=True)
         ecs.describe_services(cluster=self.cluster, services=[service])
 
+    def service_deployments(self):
+        """Blue/green behind a load balancer, paused before a production traffic shift (the stage
+        the model's enum lacks), continued, then rolled back with StopServiceDeployment while it
+        bakes; a CODE_DEPLOY service for `taskSets`."""
+        ecs, cluster = self.ecs, self.cluster
+        before = self.endpoint.control("GET", "settings")["deployment_time_scale"]
+        # A deployment minute in a tenth of a second.
+        self.endpoint.control("PUT", "settings", {"deployment_time_scale": 600})
+        try:
+            self._blue_green(ecs, cluster)
+        finally:
+            self.endpoint.control("PUT", "settings", {"deployment_time_scale": before})
+        ecs.create_service(
+            cluster=cluster, serviceName="codedeploy", taskDefinition=f"{self.family}:1", desiredCount=1,
+            launchType="FARGATE", networkConfiguration=NETWORK, deploymentController={"type": "CODE_DEPLOY"},
+        )
+        ecs.describe_services(cluster=cluster, services=["codedeploy"])
+        ecs.update_service(cluster=cluster, service="codedeploy", desiredCount=0)
+        ecs.delete_service(cluster=cluster, service="codedeploy", force=True)
+
+    def _blue_green(self, ecs, cluster):
+        target_group = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup"
+        created = ecs.create_service(
+            cluster=cluster, serviceName="bg", taskDefinition=f"{self.family}:1", desiredCount=1,
+            launchType="FARGATE", networkConfiguration=NETWORK,
+            loadBalancers=[{
+                "targetGroupArn": f"{target_group}/blue/1", "containerName": "app", "containerPort": 8000,
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": f"{target_group}/green/2",
+                    "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/3",
+                    "testListenerRule": "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener-rule/app/lb/1/2/4",
+                    "roleArn": "arn:aws:iam::000000000000:role/ecsInfrastructureRole",
+                },
+            }],
+            deploymentConfiguration={
+                "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1,
+                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                "alarms": {"alarmNames": ["web-5xx"], "enable": True, "rollback": True},
+                "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+                                    "timeoutConfiguration": {"timeoutInMinutes": 20160, "action": "CONTINUE"}}],
+            },
+        )["service"]
+        first = created["currentServiceDeployment"]
+
+        def deployment(arn):
+            return ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+
+        def awaiting(arn):
+            hooks = deployment(arn).get("lifecycleHookDetails", [])
+            return [hook["hookId"] for hook in hooks if hook["status"] == "AWAITING_ACTION"]
+
+        [hook] = wait_for(lambda: awaiting(first), "the first deployment to pause", timeout=90)
+        ecs.describe_services(cluster=cluster, services=["bg"])
+        ecs.continue_service_deployment(serviceDeploymentArn=first, hookId=hook)
+        wait_for(lambda: deployment(first)["status"] == "SUCCESSFUL", "the first deployment", timeout=90)
+        # The next ones bake for a day, without pausing.
+        ecs.update_service(cluster=cluster, service="bg",
+                           deploymentConfiguration={"lifecycleHooks": [], "bakeTimeInMinutes": 1440})
+        second = ecs.update_service(cluster=cluster, service="bg",
+                                    taskDefinition=f"{self.family}:2")["service"]["currentServiceDeployment"]
+        wait_for(lambda: deployment(second)["lifecycleStage"] == "BAKE_TIME", "the second bake", timeout=90)
+        ecs.describe_services(cluster=cluster, services=["bg"])
+        ecs.stop_service_deployment(serviceDeploymentArn=second, stopType="ROLLBACK")
+        ecs.describe_service_deployments(serviceDeploymentArns=[first, second, f"{second}-missing"])
+        wait_for(lambda: deployment(second)["status"] == "ROLLBACK_SUCCESSFUL", "the rollback", timeout=90)
+        third = ecs.update_service(cluster=cluster, service="bg",
+                                   forceNewDeployment=True)["service"]["currentServiceDeployment"]
+        wait_for(lambda: deployment(third)["lifecycleStage"] == "BAKE_TIME", "the third bake", timeout=90)
+        ecs.stop_service_deployment(serviceDeploymentArn=third, stopType="ABORT")
+        wait_for(lambda: deployment(third)["status"] == "STOPPED", "the abort", timeout=60)
+        ecs.describe_service_deployments(serviceDeploymentArns=[second, third])
+        ecs.list_service_deployments(cluster=cluster, service="bg")
+        page = ecs.list_service_deployments(cluster=cluster, service="bg", maxResults=1)
+        ecs.list_service_deployments(cluster=cluster, service="bg", maxResults=1, nextToken=page["nextToken"])
+        ecs.list_service_deployments(cluster=cluster, service="bg", status=["STOPPED", "SUCCESSFUL"],
+                                     createdAt={"after": 0})
+        revisions = [deployment(second)["targetServiceRevision"]["arn"], f"{first}-missing"]
+        ecs.describe_service_revisions(serviceRevisionArns=revisions)
+        ecs.update_service(cluster=cluster, service="bg", desiredCount=0)
+        ecs.delete_service(cluster=cluster, service="bg", force=True)
+
     def expected_errors(self):
         calls = [
             lambda: self.ecs.run_task(cluster=f"{self.cluster}-nope", taskDefinition=self.family),
             lambda: self.ecs.describe_task_definition(taskDefinition="no-such-family"),
             lambda: self.ecs.update_service(cluster=self.cluster, service="no-such-service", desiredCount=1),
             lambda: self.ecs.list_tasks(cluster=f"{self.cluster}-nope"),
+            lambda: self.ecs.list_service_deployments(cluster=self.cluster, service="no-such-service"),
+            lambda: self.ecs.describe_service_deployments(serviceDeploymentArns=["x"] * 21),
+            lambda: self.ecs.continue_service_deployment(
+                serviceDeploymentArn=f"arn:aws:ecs:us-east-1:000000000000:service-deployment/{self.cluster}/web/x",
+                hookId="ecs-pause-x"),
+            lambda: self.ecs.stop_service_deployment(
+                serviceDeploymentArn=f"arn:aws:ecs:us-east-1:000000000000:service-deployment/{self.cluster}/web/x"),
             lambda: self.logs.create_log_group(logGroupName=self.group),
             lambda: self.logs.get_log_events(logGroupName=self.group, logStreamName="no/such/stream"),
             lambda: self.logs.put_log_events(logGroupName="/no/such/group", logStreamName="s",
@@ -384,8 +476,24 @@ EXPECTED_MEMBERS = {
         "services[].deployments[].rolloutState", "services[].deployments[].status",
         "services[].deploymentConfiguration.deploymentCircuitBreaker.enable",
         "services[].events[].message", "services[].networkConfiguration.awsvpcConfiguration.subnets",
+        "services[].currentServiceDeployment", "services[].currentServiceRevisions[].arn",
+        "services[].deploymentConfiguration.lifecycleHooks[].lifecycleStages",
+        "services[].loadBalancers[].advancedConfiguration.alternateTargetGroupArn",
+        "services[].taskSets[].scale.unit", "failures[].reason",
+    ],
+    "DescribeServiceDeployments": [
+        "serviceDeployments[].lifecycleStage", "serviceDeployments[].lifecycleHookDetails[].expiresAt",
+        "serviceDeployments[].rollback.serviceRevisionArn", "serviceDeployments[].stoppedAt",
+        "serviceDeployments[].targetServiceRevision.requestedProductionTrafficWeight",
+        "serviceDeployments[].sourceServiceRevisions[].requestedTestTrafficWeight",
+        "serviceDeployments[].deploymentCircuitBreaker.threshold",
+        "serviceDeployments[].alarms.alarmNames", "failures[].reason",
+    ],
+    "DescribeServiceRevisions": [
+        "serviceRevisions[].containerImages[].image", "serviceRevisions[].loadBalancers[].targetGroupArn",
         "failures[].reason",
     ],
+    "ListServiceDeployments": ["serviceDeployments[].finishedAt", "nextToken"],
     "DescribeClusters": ["clusters[].tags", "clusters[].settings", "failures[].reason"],
     "DescribeTaskDefinition": ["taskDefinition.registeredAt", "taskDefinition.compatibilities", "tags"],
     "GetLogEvents": ["events[].ingestionTime", "nextForwardToken", "nextBackwardToken"],

@@ -61,3 +61,13 @@ def test_required_members_and_log_milliseconds():
     deployment_config = ECS.shape_for("DeploymentCircuitBreaker")
     [found] = shapecheck.check({"enable": True}, deployment_config)
     assert "required member `rollback`" in found
+
+
+def test_the_lifecycle_stage_ecs_sends_beyond_the_model_enum_is_tolerated_and_no_other():
+    deployment = ECS.shape_for("ServiceDeployment")
+    assert shapecheck.check({"lifecycleStage": "PRE_PRODUCTION_TRAFFIC_SHIFT"}, deployment) == []
+    [found] = shapecheck.check({"lifecycleStage": "PRE_PRODUCTION_SHIFT"}, deployment)
+    assert "not a value of enum" in found
+    # The tolerance is for that enum only.
+    [found] = shapecheck.check({"status": "PRE_PRODUCTION_TRAFFIC_SHIFT"}, deployment)
+    assert "not a value of enum" in found

@@ -274,7 +274,7 @@ proptest! {
 #[test]
 fn the_fixture_covers_every_supported_operation() {
     let operations = targets();
-    assert_eq!(operations.len(), 29, "{operations:?}");
+    assert_eq!(operations.len(), 34, "{operations:?}");
     for operation in &operations {
         let target = Target::parse(operation).expect("valid target");
         assert!(!target.operation.is_empty());

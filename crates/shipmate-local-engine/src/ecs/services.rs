@@ -1,5 +1,8 @@
 //! ECS services: CreateService, UpdateService, DescribeServices, ListServices, DeleteService, and
-//! the service scheduler that keeps each service's tasks running and rolls deployments.
+//! the service scheduler that keeps each service's tasks running and rolls deployments. Service
+//! revisions and deployment records, and their operations, are in `deployments.rs`; the
+//! deployment lifecycle (stages, PAUSE hooks, bake times, rollbacks) in `stages.rs`; the
+//! validation of `deploymentConfiguration` and `loadBalancers` in `configuration.rs`.
 //!
 //! The decisions are made by [`scheduler::reconcile`], a pure function; this module holds the
 //! operations, turns tasks into the scheduler's view of them, and carries out its actions

@@ -11,7 +11,11 @@
 //!   exactly one deployment (what the ServicesStable waiter checks);
 //! - with the circuit breaker on, `failedTasks` reaching the threshold fails the deployment and,
 //!   with rollback, the most recent COMPLETED deployment becomes PRIMARY again;
-//! - tasks that keep failing to start space out launches (the service throttle, `throttle.rs`).
+//! - tasks that keep failing to start space out launches (the service throttle, `throttle.rs`);
+//! - the service deployment's lifecycle stage (`stages.rs`) says what may happen now: no task
+//!   of the target revision before SCALE_UP (nor while a PAUSE hook awaits action), green to
+//!   100 % beside blue for the blue/green family, blue's tasks stopped only at CLEAN_UP, and the
+//!   primary COMPLETED only once every stage has passed.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};

@@ -658,9 +658,16 @@ pub(crate) fn stop(
         finished => return Err(StopError::Finished(finished)),
     }
     record.updated_at = now;
+    let message = format!(
+        "(service {}) (service deployment {}) was stopped with {}.",
+        service.name,
+        deployment_id(arn),
+        if rollback { "ROLLBACK" } else { "ABORT" }
+    );
     if rollback {
         record.status = DeploymentStatus::RollbackRequested;
         record.status_reason = Some("Rollback requested by StopServiceDeployment.".into());
+        service.push_event(now, message);
         return Ok(());
     }
     record.status = DeploymentStatus::StopRequested;
@@ -673,6 +680,7 @@ pub(crate) fn stop(
         target.rollout_state_reason = Some(format!("ECS deployment {target_id} stopped."));
         target.updated_at = now;
     }
+    service.push_event(now, message);
     Ok(())
 }
 
