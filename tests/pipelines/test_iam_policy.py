@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -125,6 +126,22 @@ def test_policy_covers_exactly_the_calls_shipmate_makes(tmp_path):
         for args, expected in commands:
             result = shipmate(*args, env=endpoint.env, cwd=tmp_path)
             assert result.returncode == expected, f"shipmate {' '.join(args)}: {result.stderr}"
+        # The pause-hook gate: ContinueServiceDeployment, and the hook taken off again.
+        result = shipmate("deploy", *release, "--image", "app:v2", "--gate", "pause-hook",
+                          env=endpoint.env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        # A release that cannot read the records once its deployment started rolls it back
+        # blind: StopServiceDeployment.
+        fault = json.dumps({"kind": "server_error", "operation": "DescribeServiceDeployments",
+                            "count": 1000}).encode()
+        urllib.request.urlopen(urllib.request.Request(
+            f"{endpoint.url}/_shipmate/faults", data=fault, method="POST"), timeout=30).read()
+        result = shipmate("deploy", *release, "--image", "app:v1", "--gate", "pause-hook",
+                          "--max-attempts", "1", env=endpoint.env, cwd=tmp_path)
+        urllib.request.urlopen(urllib.request.Request(
+            f"{endpoint.url}/_shipmate/faults", method="DELETE"), timeout=30).read()
+        assert result.returncode == 1, result.stderr
+        assert "StopServiceDeployment" in {op for _, op in endpoint.operations()}
         made = {f"{service.lower()}:{operation}" for service, operation in endpoint.operations()}
         copies = [body for body in endpoint.requests("RegisterTaskDefinition") if body["family"] == "app"]
         assert copies and all(body["tags"] == [{"key": "team", "value": "shop"}] for body in copies), copies

@@ -80,6 +80,10 @@ pub(crate) async fn pause_all(
         let Some(view) = views.iter().find(|v| v.service_name == target.service) else {
             continue;
         };
+        if view.desired_revision() == target.td.arn {
+            // Nothing to deploy (it runs the release's revision): nothing to pause.
+            continue;
+        }
         seen.insert(target.service.clone(), Seen::from_service(view));
         let hooks = view.shape.hooks_with_pause(release_id, timeout);
         let updated = lock::update_service_with_hooks(
@@ -112,15 +116,18 @@ pub(crate) async fn pause_all(
             on_cancel: request.on_cancel,
         });
     }
-    let now = ctx.now();
-    ctx.record(|record| {
-        record.live_at.get_or_insert(now);
-        for target in targets {
-            record.mark_sent(&target.service);
-        }
-        record.state = State::Migrating;
-    })
-    .await?;
+    let sent: Vec<String> = ctx.paused.iter().map(|p| p.service.clone()).collect();
+    if !sent.is_empty() {
+        let now = ctx.now();
+        ctx.record(|record| {
+            record.live_at.get_or_insert(now);
+            for service in &sent {
+                record.mark_sent(service);
+            }
+            record.state = State::Migrating;
+        })
+        .await?;
+    }
 
     let started = ctx.now();
     loop {
@@ -241,7 +248,15 @@ pub(crate) async fn resolve(ctx: &mut Ctx, action: &str) -> Result<(), Stop> {
             arns.push(current.clone());
         }
     }
-    let records = ctx.service_deployments(&arns).await?.unwrap_or_default();
+    let records = match ctx.service_deployments(&arns).await {
+        Ok(Some(records)) => records,
+        // Blind (the records do not answer): roll back what the release started all the same.
+        Ok(None) | Err(Stop::Error(_)) if action == "ROLLBACK" => {
+            return roll_back_blind(ctx, &paused).await;
+        }
+        Ok(None) => Vec::new(),
+        Err(stop) => return Err(stop),
+    };
     let mut first_error = None;
     for record in &records {
         let ours = paused.iter().find(|p| p.arn == record.arn);
@@ -306,6 +321,32 @@ pub(crate) async fn resolve(ctx: &mut Ctx, action: &str) -> Result<(), Stop> {
         }
         Some(stop) => Err(stop),
     }
+}
+
+/// Rolls back the release's deployments without reading their records: the hook it waits at
+/// when it is known, else StopServiceDeployment ROLLBACK. Errors are left to the hook's
+/// timeout, which rolls back too.
+async fn roll_back_blind(ctx: &mut Ctx, paused: &[Paused]) -> Result<(), Stop> {
+    for deployment in paused {
+        let command = match &deployment.hook_id {
+            Some(hook_id) => Command::ContinueServiceDeployment {
+                arn: deployment.arn.clone(),
+                hook_id: hook_id.clone(),
+                action: "ROLLBACK".to_owned(),
+            },
+            None => Command::StopServiceDeployment {
+                arn: deployment.arn.clone(),
+                stop_type: "ROLLBACK".to_owned(),
+            },
+        };
+        if ctx.call(command).await.is_ok() {
+            ctx.emit(Event::DeploymentContinued {
+                service: deployment.service.clone(),
+                action: "ROLLBACK".to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Takes shipmate's PAUSE hooks off `services`, keeping every other hook.
