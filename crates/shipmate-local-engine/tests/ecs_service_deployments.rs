@@ -641,6 +641,10 @@ async fn service_deployment_errors_are_aws_shaped() {
             json!({"linearConfiguration": {"stepPercent": 10.0}}),
             "only valid with the LINEAR",
         ),
+        (
+            json!({"minimumHealthyPercent": 50, "earlySuccessCriteria": {"enable": true, "healthyPercent": 40}}),
+            "healthyPercent",
+        ),
     ] {
         let error = local
             .update(json!({"deploymentConfiguration": configuration}))
