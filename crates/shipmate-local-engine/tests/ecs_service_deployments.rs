@@ -1,6 +1,6 @@
 //! Service deployments and revisions through `Engine::handle`, with real processes and the
 //! real scheduler loop: records of rolling deployments, a PAUSE hook at PRE_SCALE_UP continued
-//! and rolled back, StopServiceDeployment, blue/green with a fast deployment clock, the
+//! (also after a restart) and rolled back, StopServiceDeployment, blue/green with a fast deployment clock, the
 //! operations' errors, and the CODE_DEPLOY and EXTERNAL controllers. Waits poll for a
 //! condition with a generous deadline.
 
@@ -19,7 +19,13 @@ struct Local {
 
 impl Local {
     async fn start() -> Local {
+        Local::start_in(None).await
+    }
+
+    /// With state kept in `state_dir`, if given.
+    async fn start_in(state_dir: Option<std::path::PathBuf>) -> Local {
         let engine = Engine::start(EngineConfig {
+            state_dir,
             // A deployment minute passes in a tenth of a second.
             deployment_time_scale: 600.0,
             ..EngineConfig::default()
@@ -382,7 +388,7 @@ async fn a_rolling_deployment_paused_before_scale_up_starts_nothing_until_contin
         .await
         .unwrap_err();
     assert_eq!(error.code, "InvalidParameterException");
-    let unknown = format!("{}x", &arn[..arn.len() - 1]);
+    let unknown = format!("{arn}0");
     let error = local
         .ecs(
             "ContinueServiceDeployment",
@@ -635,6 +641,10 @@ async fn service_deployment_errors_are_aws_shaped() {
             json!({"linearConfiguration": {"stepPercent": 10.0}}),
             "only valid with the LINEAR",
         ),
+        (
+            json!({"minimumHealthyPercent": 50, "earlySuccessCriteria": {"enable": true, "healthyPercent": 40}}),
+            "healthyPercent",
+        ),
     ] {
         let error = local
             .update(json!({"deploymentConfiguration": configuration}))
@@ -790,5 +800,48 @@ async fn code_deploy_and_external_services_run_a_task_set_and_refuse_deployments
         .await
         .unwrap_err();
     assert_eq!(error.code, "InvalidParameterException");
+    local.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_deployment_survives_a_restart_and_can_be_continued() {
+    let state = tempfile::tempdir().unwrap();
+    let local = Local::start_in(Some(state.path().to_owned())).await;
+    let v1 = local.register("exec sleep 600").await;
+    let created = local
+        .create(
+            json!({"taskDefinition": v1, "deploymentConfiguration": pause_hook("PRE_SCALE_UP")}),
+        )
+        .await;
+    let arn = created["currentServiceDeployment"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paused = local
+        .wait_deployment(&arn, "the pause", |d| awaiting_hook(d).is_some())
+        .await;
+    let hook_id = awaiting_hook(&paused).unwrap();
+    local.engine.shutdown().await;
+    drop(local);
+
+    let local = Local::start_in(Some(state.path().to_owned())).await;
+    let again = local.deployment(&arn).await;
+    assert_eq!(again["status"], "IN_PROGRESS");
+    assert_eq!(again["lifecycleStage"], "PRE_SCALE_UP");
+    assert_eq!(awaiting_hook(&again).as_deref(), Some(hook_id.as_str()));
+    assert_eq!(
+        local.service().await["currentServiceDeployment"],
+        arn.as_str()
+    );
+    local
+        .ecs(
+            "ContinueServiceDeployment",
+            json!({"serviceDeploymentArn": arn, "hookId": hook_id}),
+        )
+        .await
+        .unwrap();
+    local
+        .wait_deployment(&arn, "success", |d| d["status"] == "SUCCESSFUL")
+        .await;
     local.engine.shutdown().await;
 }

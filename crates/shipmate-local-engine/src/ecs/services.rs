@@ -49,8 +49,8 @@ fn service_arn(cluster_arn: &str, name: &str) -> String {
 }
 
 /// What changes in a pass that clients (and the state file) must hear about: the newest event,
-/// the status, and the deployments' states.
-fn observable(service: &ServiceRecord) -> (Option<String>, String, Vec<(String, &'static str)>) {
+/// the status, the deployments' states, and when the newest service deployment last changed.
+fn observable(service: &ServiceRecord) -> Observable {
     (
         service.events.front().map(|event| event.id.clone()),
         service.status.clone(),
@@ -59,8 +59,19 @@ fn observable(service: &ServiceRecord) -> (Option<String>, String, Vec<(String, 
             .iter()
             .map(|d| (d.id.clone(), d.rollout_state.as_str()))
             .collect(),
+        service
+            .service_deployments
+            .last()
+            .map(|record| (record.status.as_str(), record.updated_at)),
     )
 }
+
+type Observable = (
+    Option<String>,
+    String,
+    Vec<(String, &'static str)>,
+    Option<(&'static str, SystemTime)>,
+);
 
 /// The service name from a name or a service ARN (`…:service/<cluster>/<name>` or `…:service/<name>`).
 fn service_name(reference: &str) -> &str {

@@ -291,6 +291,18 @@ fn check_strategy(configuration: &mut DeploymentConfiguration) -> Result<(), Aws
             "earlySuccessCriteria is only valid with the ROLLING deployment strategy.",
         ));
     }
+    let healthy_percent = configuration
+        .early_success_criteria
+        .as_ref()
+        .and_then(|criteria| criteria["healthyPercent"].as_i64());
+    if let Some(percent) = healthy_percent
+        && !(i64::from(configuration.minimum_healthy_percent)..=100).contains(&percent)
+    {
+        return Err(invalid_parameter(format!(
+            "earlySuccessCriteria.healthyPercent must be between minimumHealthyPercent ({}) and 100.",
+            configuration.minimum_healthy_percent
+        )));
+    }
     if configuration.pause_hooks.len() > MAX_PAUSE_HOOKS {
         return Err(invalid_parameter(format!(
             "A service can have at most {MAX_PAUSE_HOOKS} PAUSE lifecycle hooks."
