@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// Off by default; [`RateLimits::ECS`] throttles ECS calls as ECS does. Changed at run time
     /// through `server.engine().ecs.set_rate_limits(..)` or `PUT /_shipmate/settings`.
     pub rate_limits: RateLimits,
+    /// ECS-seconds per real second for bake times and lifecycle hook timeouts (1.0: ECS's
+    /// pace); also `PUT /_shipmate/settings {"deployment_time_scale": …}`.
+    pub deployment_time_scale: f64,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             state_dir: None,
             rate_limits: RateLimits::OFF,
+            deployment_time_scale: 1.0,
         }
     }
 }
@@ -111,6 +115,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let engine = Engine::start(EngineConfig {
         state_dir: config.state_dir,
         rate_limits: config.rate_limits,
+        deployment_time_scale: config.deployment_time_scale,
         ..EngineConfig::default()
     })
     .await?;

@@ -507,7 +507,8 @@ async fn update_wave(
             from: target.from.clone(),
             failure_limit,
             record,
-            until_deployed: request.wait_until == WaitUntil::Deployed,
+            // On ROLLING, production traffic moves with the tasks: deployed is complete.
+            until_deployed: request.wait_until == WaitUntil::Deployed && now.shape.has_bake(),
         });
     }
     if !sent_to.is_empty() {

@@ -31,6 +31,18 @@ pub(crate) struct ServeArgs {
     /// ThrottlingException, as on AWS (default: no limits).
     #[arg(long)]
     rate_limits: bool,
+    /// Run deployment minutes faster: bake times, linear and canary step bakes and lifecycle
+    /// hook timeouts pass SCALE times as fast (60: a minute a second), to rehearse blue/green
+    /// releases without waiting (default 1: ECS's pace; docs/local-endpoint-deployments.md).
+    #[arg(long, value_name = "SCALE", default_value_t = 1.0, value_parser = positive_scale)]
+    deployment_time_scale: f64,
+}
+
+fn positive_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale > 0.0 => Ok(scale),
+        _ => Err(format!("expected a number above 0, found `{text}`")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,6 +74,7 @@ impl ServeArgs {
             } else {
                 RateLimits::OFF
             },
+            deployment_time_scale: self.deployment_time_scale,
         }
     }
 }

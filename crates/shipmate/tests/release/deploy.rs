@@ -394,9 +394,15 @@ async fn a_crashing_image_is_rolled_back_by_the_circuit_breaker_and_fails_the_jo
             .stderr
             .contains("the deployment of service `web` failed")
     );
-    assert!(outcome.stderr.contains(
-        "ECS rolled the deployment back (deployment circuit breaker); the service was rolled back to"
-    ));
+    // ECS's own reason, from its service-deployment record.
+    assert!(
+        outcome
+            .stderr
+            .contains("failed: ECS deployment circuit breaker: tasks failed to start"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("; the service was rolled back to"));
     let report = outcome.report();
     assert_valid_report(&report);
     assert_eq!(report["result"], "deployment_failed");
