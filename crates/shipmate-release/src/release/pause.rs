@@ -97,7 +97,7 @@ pub(crate) async fn pause_all(
         ctx.emit(Event::ServiceUpdated {
             service: target.service.clone(),
             task_definition: target.td.arn.clone(),
-            deployment_id: updated.current_service_deployment.clone(),
+            deployment_id: updated.deployment_of(&target.td.arn).map(|d| d.id.clone()),
         });
         let Some(arn) = updated.current_service_deployment.clone() else {
             return Err(ctx.fault(crate::fault::Fault::unexpected(

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use crate::harness::{CLUSTER, Env, LOG_GROUP, eventually, finish};
 use crate::interference::{assert_no_overlap, open_ledger_entries};
+use crate::strategies::current_record;
 use crate::web::{MIGRATE_OK, create_service, describe_service, wait_steady};
 
 const SLEEP: &str = "exec sleep 600\n";
@@ -755,23 +756,6 @@ async fn a_rerun_after_a_kill_between_waves_still_rolls_back_what_the_first_run_
         "the re-run did not migrate again"
     );
     assert!(open_ledger_entries(&env).await.is_empty());
-}
-
-/// The newest service-deployment record of `service`.
-async fn current_record(env: &Env, service: &str) -> aws_sdk_ecs::types::ServiceDeployment {
-    let arn = describe_service(env, service)
-        .await
-        .current_service_deployment()
-        .expect("currentServiceDeployment")
-        .to_owned();
-    env.ecs
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .expect("DescribeServiceDeployments")
-        .service_deployments()[0]
-        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

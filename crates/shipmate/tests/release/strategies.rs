@@ -36,7 +36,10 @@ async fn scale_time(env: &Env, scale: f64) {
 }
 
 /// The service's newest service-deployment record.
-async fn current_record(env: &Env, service: &str) -> aws_sdk_ecs::types::ServiceDeployment {
+pub(crate) async fn current_record(
+    env: &Env,
+    service: &str,
+) -> aws_sdk_ecs::types::ServiceDeployment {
     let arn = describe_service(env, service)
         .await
         .current_service_deployment()
@@ -150,8 +153,8 @@ async fn blue_green_release(strategy: DeploymentStrategy) {
         "the record's target is the release's revision"
     );
     // Blue's tasks stopped only after the bake time: a (scaled) minute after green served.
-    let stopped = stopped_tasks_of(&env, &v1).await;
-    let blue_stops: Vec<i64> = stopped
+    let blue_stops: Vec<i64> = service_tasks_of(&env, &v1)
+        .await
         .iter()
         .filter(|t| {
             t.task_arn()
@@ -189,23 +192,30 @@ async fn blue_green_release(strategy: DeploymentStrategy) {
     assert_eq!(report["services"][0]["outcome"], "completed");
 }
 
-/// The tasks of `task_definition` that stopped, oldest stop first.
-async fn stopped_tasks_of(env: &Env, task_definition: &str) -> Vec<aws_sdk_ecs::types::Task> {
-    let arns = env
-        .ecs
-        .list_tasks()
-        .cluster(CLUSTER)
-        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
-        .send()
-        .await
-        .expect("ListTasks")
-        .task_arns()
-        .to_vec();
+/// The service tasks (started by a deployment) of `task_definition` ECS still knows, running
+/// and stopped.
+async fn service_tasks_of(env: &Env, task_definition: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    let mut arns = Vec::new();
+    for status in [
+        aws_sdk_ecs::types::DesiredStatus::Running,
+        aws_sdk_ecs::types::DesiredStatus::Stopped,
+    ] {
+        arns.extend(
+            env.ecs
+                .list_tasks()
+                .cluster(CLUSTER)
+                .desired_status(status)
+                .send()
+                .await
+                .expect("ListTasks")
+                .task_arns()
+                .to_vec(),
+        );
+    }
     if arns.is_empty() {
         return Vec::new();
     }
-    let mut tasks: Vec<aws_sdk_ecs::types::Task> = env
-        .ecs
+    env.ecs
         .describe_tasks()
         .cluster(CLUSTER)
         .set_tasks(Some(arns))
@@ -217,9 +227,16 @@ async fn stopped_tasks_of(env: &Env, task_definition: &str) -> Vec<aws_sdk_ecs::
         .filter(|t| t.task_definition_arn() == Some(task_definition))
         .filter(|t| t.started_by().is_some_and(|s| s.starts_with("ecs-svc/")))
         .cloned()
-        .collect();
-    tasks.sort_by_key(|t| t.stopped_at().map(|d| d.secs()));
-    tasks
+        .collect()
+}
+
+/// When the service first started a task of `task_definition` (epoch ms), if ever.
+async fn first_service_task_of(env: &Env, task_definition: &str) -> Option<i64> {
+    service_tasks_of(env, task_definition)
+        .await
+        .iter()
+        .filter_map(|t| t.created_at().and_then(|d| d.to_millis().ok()))
+        .min()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,43 +374,6 @@ fn our_hooks(service: &aws_sdk_ecs::types::Service) -> usize {
                 .count()
         })
         .unwrap_or(0)
-}
-
-/// The first task of `task_definition` the service started (its startedAt), if any.
-async fn first_service_task_of(env: &Env, task_definition: &str) -> Option<i64> {
-    let mut arns = Vec::new();
-    for status in [
-        aws_sdk_ecs::types::DesiredStatus::Running,
-        aws_sdk_ecs::types::DesiredStatus::Stopped,
-    ] {
-        arns.extend(
-            env.ecs
-                .list_tasks()
-                .cluster(CLUSTER)
-                .desired_status(status)
-                .send()
-                .await
-                .expect("ListTasks")
-                .task_arns()
-                .to_vec(),
-        );
-    }
-    if arns.is_empty() {
-        return None;
-    }
-    env.ecs
-        .describe_tasks()
-        .cluster(CLUSTER)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .expect("DescribeTasks")
-        .tasks()
-        .iter()
-        .filter(|t| t.task_definition_arn() == Some(task_definition))
-        .filter(|t| t.started_by().is_some_and(|s| s.starts_with("ecs-svc/")))
-        .filter_map(|t| t.created_at().and_then(|d| d.to_millis().ok()))
-        .min()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
