@@ -422,16 +422,24 @@ impl Driver {
                 Observation::Noted
             }
             Command::AwaitLogs { role } => match run.followers.remove(&role) {
-                Some(follower) => Observation::LogsDrained {
-                    lines: follower.drained().await?,
+                Some(follower) => {
+                    let (lines, frames) = follower.drained().await?;
+                    Observation::LogsDrained { lines, frames }
+                }
+                None => Observation::LogsDrained {
+                    lines: 0,
+                    frames: Vec::new(),
                 },
-                None => Observation::LogsDrained { lines: 0 },
             },
             Command::StopLogs { role } => match run.followers.remove(&role) {
-                Some(follower) => Observation::LogsDrained {
-                    lines: follower.stop().await,
+                Some(follower) => {
+                    let (lines, frames) = follower.stop().await;
+                    Observation::LogsDrained { lines, frames }
+                }
+                None => Observation::LogsDrained {
+                    lines: 0,
+                    frames: Vec::new(),
                 },
-                None => Observation::LogsDrained { lines: 0 },
             },
             Command::Sleep { until_ms } => self.sleep_until(run, until_ms).await,
         };

@@ -10,6 +10,7 @@ use shipmate_release::event::Event;
 use shipmate_release::fault::Fault;
 use shipmate_release::io::LogFollowSpec;
 use shipmate_release::logs::{LogFollow, LogStep};
+use shipmate_release::preset::frame_of;
 use tokio::sync::watch;
 
 use crate::client::Clients;
@@ -21,9 +22,11 @@ use crate::sdk_error::fault;
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(5);
 
 /// What a follower has done so far, for the release.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Progress {
     lines: u64,
+    /// Preset frames read so far (the lines after `FRAME_PREFIX`).
+    frames: Vec<String>,
     /// Reads completed that started after the follower heard the task stopped.
     reads_after_stop: u64,
 }
@@ -33,7 +36,7 @@ pub(crate) struct Follower {
     /// The task's stop time, once the release saw it stop.
     stopped: watch::Sender<Option<i64>>,
     progress: watch::Receiver<Progress>,
-    handle: tokio::task::JoinHandle<Result<u64, Fault>>,
+    handle: tokio::task::JoinHandle<Result<(u64, Vec<String>), Fault>>,
 }
 
 impl Follower {
@@ -76,15 +79,17 @@ impl Follower {
         .await;
     }
 
-    /// Stops following where it is; the number of lines read.
-    pub(crate) async fn stop(self) -> u64 {
+    /// Stops following where it is; the number of lines read, and the frames among them.
+    pub(crate) async fn stop(self) -> (u64, Vec<String>) {
         self.handle.abort();
         let _ = self.handle.await;
-        self.progress.borrow().lines
+        let progress = self.progress.borrow();
+        (progress.lines, progress.frames.clone())
     }
 
-    /// Waits for the stream to be complete; the number of lines read.
-    pub(crate) async fn drained(self) -> Result<u64, Fault> {
+    /// Waits for the stream to be complete; the number of lines read, and the frames among
+    /// them.
+    pub(crate) async fn drained(self) -> Result<(u64, Vec<String>), Fault> {
         match self.handle.await {
             Ok(result) => result,
             Err(error) => Err(Fault::unexpected("GetLogEvents", error.to_string())),
@@ -99,7 +104,7 @@ async fn follow(
     spec: LogFollowSpec,
     mut stopped: watch::Receiver<Option<i64>>,
     progress: watch::Sender<Progress>,
-) -> Result<u64, Fault> {
+) -> Result<(u64, Vec<String>), Fault> {
     let mut state = LogFollow::new(pace.now_ms(), spec.poll_ms, spec.quiet_ms, spec.cap_ms);
     let mut token: Option<String> = None;
     let mut done = Progress::default();
@@ -110,7 +115,7 @@ async fn follow(
             heard_stop = true;
         }
         match state.next(pace.now_ms()) {
-            LogStep::Done => return Ok(done.lines),
+            LogStep::Done => return Ok((done.lines, done.frames)),
             LogStep::WaitUntil(until) => {
                 let wait = Duration::from_millis(u64::try_from(until - pace.now_ms()).unwrap_or(0));
                 // The stop is worth waking up for: the drain starts at once.
@@ -135,14 +140,18 @@ async fn follow(
                         let events = output.events();
                         for event in events {
                             done.lines += 1;
+                            let message = event
+                                .message()
+                                .unwrap_or_default()
+                                .trim_end_matches(['\n', '\r'])
+                                .to_owned();
+                            if let Some(frame) = frame_of(&message) {
+                                done.frames.push(frame.to_owned());
+                            }
                             reporter.event(Event::LogLine {
                                 role: spec.role,
                                 timestamp: event.timestamp().unwrap_or_default(),
-                                message: event
-                                    .message()
-                                    .unwrap_or_default()
-                                    .trim_end_matches(['\n', '\r'])
-                                    .to_owned(),
+                                message,
                             });
                         }
                         // The end of what is readable now: the same token back.
@@ -167,7 +176,7 @@ async fn follow(
                 if after_stop {
                     done.reads_after_stop += 1;
                 }
-                let _ = progress.send(done);
+                let _ = progress.send(done.clone());
             }
         }
     }

@@ -47,6 +47,15 @@ pub struct MigrateSection {
     pub task_role_arn: Option<String>,
     pub execution_role_arn: Option<String>,
     pub gate: Option<Gate>,
+    /// A migration preset (`django`): shipmate composes the command.
+    pub preset: Option<String>,
+    /// How the framework is invoked in the image (`python manage.py`).
+    pub manage: Option<Vec<String>>,
+    /// `allow` (default) or `refuse`: how operations the preset cannot judge count.
+    pub refuse_unknown: Option<bool>,
+    /// PostgreSQL's lock_timeout and statement_timeout for the migration (PGOPTIONS).
+    pub db_lock_timeout: Option<Duration>,
+    pub db_statement_timeout: Option<Duration>,
 }
 
 /// What to do with a running migration when shipmate is interrupted.
@@ -201,6 +210,11 @@ const MIGRATE_KEYS: &[&str] = &[
     "task_role_arn",
     "execution_role_arn",
     "gate",
+    "preset",
+    "manage",
+    "unknown_operations",
+    "db_lock_timeout",
+    "db_statement_timeout",
 ];
 const DEPLOY_KEYS: &[&str] = &[
     "timeout",
@@ -535,6 +549,28 @@ impl Parser<'_> {
                 "migrate.task_role_arn" => out.task_role_arn = Some(self.string(&key, value)?),
                 "migrate.execution_role_arn" => {
                     out.execution_role_arn = Some(self.string(&key, value)?);
+                }
+                "migrate.preset" => out.preset = Some(self.string(&key, value)?),
+                "migrate.manage" => out.manage = Some(self.command(&key, value)?),
+                "migrate.unknown_operations" => {
+                    let text = self.string(&key, value)?;
+                    out.refuse_unknown = Some(match text.as_str() {
+                        "allow" => false,
+                        "refuse" => true,
+                        _ => {
+                            return Err(self.error(
+                                &value.span(),
+                                Some(&key),
+                                format!("expected \"allow\" or \"refuse\", found `{text}`"),
+                            ));
+                        }
+                    });
+                }
+                "migrate.db_lock_timeout" => {
+                    out.db_lock_timeout = Some(self.duration(&key, value)?);
+                }
+                "migrate.db_statement_timeout" => {
+                    out.db_statement_timeout = Some(self.duration(&key, value)?);
                 }
                 "migrate.gate" => {
                     let text = self.string(&key, value)?;

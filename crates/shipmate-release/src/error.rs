@@ -33,6 +33,11 @@ pub enum ExitCode {
     LockNotAcquired,
     /// 8: a newer release (or another deployment) went live first.
     Superseded,
+    /// 9: a preset refused the migration before any schema change (it would break the code
+    /// still serving).
+    MigrationRefused,
+    /// 10: the contract phase failed after the deployment completed; the new code runs.
+    ContractFailed,
     /// 130
     Interrupted,
 }
@@ -49,6 +54,8 @@ impl ExitCode {
             ExitCode::DeploymentFailed => 6,
             ExitCode::LockNotAcquired => 7,
             ExitCode::Superseded => 8,
+            ExitCode::MigrationRefused => 9,
+            ExitCode::ContractFailed => 10,
             ExitCode::Interrupted => 130,
         }
     }
@@ -65,6 +72,8 @@ impl ExitCode {
             ExitCode::DeploymentFailed => "deployment_failed",
             ExitCode::LockNotAcquired => "lock_not_acquired",
             ExitCode::Superseded => "superseded",
+            ExitCode::MigrationRefused => "migration_refused",
+            ExitCode::ContractFailed => "contract_failed",
             ExitCode::Interrupted => "interrupted",
         }
     }
@@ -123,6 +132,28 @@ pub enum ReleaseError {
     Container(#[from] ContainerError),
     #[error("{0}")]
     Invalid(String),
+    /// A preset refused the migration's plan: nothing was applied, the services were not
+    /// touched.
+    #[error("the migration was refused before any schema change{}: {why}", migration.as_ref().map(|m| format!(" ({m}{})", operation.as_ref().map(|o| format!(", {o}")).unwrap_or_default())).unwrap_or_default())]
+    MigrationRefused {
+        task_arn: String,
+        migration: Option<String>,
+        operation: Option<String>,
+        why: String,
+        hint: Option<String>,
+    },
+    /// The migration task's framed report is missing or incomplete: what it applied cannot be
+    /// known, so the release stops before touching the services.
+    #[error(
+        "the migration task {task_arn} exited without a complete report: {reason}; the services were not touched"
+    )]
+    PlanReport { task_arn: String, reason: String },
+    /// The contract phase (migrations held back until the deployment completed) failed.
+    #[error("the contract phase failed: {reason}; the new code keeps running")]
+    ContractFailed {
+        task_arn: Option<String>,
+        reason: String,
+    },
     /// A service whose deployments ECS does not make (CODE_DEPLOY, EXTERNAL): UpdateService
     /// would refuse the new revision after the migration ran.
     #[error(
@@ -251,7 +282,11 @@ impl ReleaseError {
             ReleaseError::Placement { .. } | ReleaseError::TaskFailedToStart { .. } => {
                 ExitCode::MigrationFailedToStart
             }
-            ReleaseError::TaskExited { .. } => ExitCode::MigrationFailed,
+            ReleaseError::TaskExited { .. } | ReleaseError::PlanReport { .. } => {
+                ExitCode::MigrationFailed
+            }
+            ReleaseError::MigrationRefused { .. } => ExitCode::MigrationRefused,
+            ReleaseError::ContractFailed { .. } => ExitCode::ContractFailed,
             ReleaseError::TaskTimeout { .. } | ReleaseError::DeployTimeout { .. } => {
                 ExitCode::TimedOut
             }
@@ -308,6 +343,8 @@ mod tests {
             (ExitCode::DeploymentFailed, 6, "deployment_failed"),
             (ExitCode::LockNotAcquired, 7, "lock_not_acquired"),
             (ExitCode::Superseded, 8, "superseded"),
+            (ExitCode::MigrationRefused, 9, "migration_refused"),
+            (ExitCode::ContractFailed, 10, "contract_failed"),
             (ExitCode::Interrupted, 130, "interrupted"),
         ];
         for (exit, code, name) in table {

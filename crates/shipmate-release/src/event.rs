@@ -18,6 +18,8 @@ pub enum Phase {
     Migrate,
     Deploy,
     Rollback,
+    /// A preset's contract phase: the migrations held back until the deployment completed.
+    Contract,
     PostDeploy,
     /// `shipmate run`'s task.
     Run,
@@ -31,6 +33,7 @@ impl Phase {
             Phase::Migrate => "migrate",
             Phase::Deploy => "deploy",
             Phase::Rollback => "rollback",
+            Phase::Contract => "contract",
             Phase::PostDeploy => "post-deploy",
             Phase::Run => "run",
         }
@@ -42,6 +45,8 @@ impl Phase {
 #[serde(rename_all = "snake_case")]
 pub enum TaskRole {
     Migrate,
+    /// A preset's contract phase.
+    Contract,
     PostDeploy,
     Run,
 }
@@ -51,6 +56,7 @@ impl TaskRole {
     pub fn label(self) -> &'static str {
         match self {
             TaskRole::Migrate => "migrate",
+            TaskRole::Contract => "contract",
             TaskRole::PostDeploy => "post-deploy",
             TaskRole::Run => "run",
         }
@@ -228,6 +234,16 @@ pub enum Event {
     NothingToFinish {
         release_id: String,
         reason: String,
+    },
+    /// A preset's migration task reported its plan: what it applied and what it held back for
+    /// the contract phase.
+    MigrationPlanned {
+        role: TaskRole,
+        verdict: String,
+        applied: Vec<String>,
+        held_back: Vec<String>,
+        /// Operations reported unsafe or unknown, `migration: text (class)`.
+        flagged: Vec<String>,
     },
     /// `rollback --dry-run`: where the rollback would go.
     RollbackPlanned {

@@ -53,6 +53,11 @@ pub fn post_deploy_started_by(release_id: &str) -> String {
     format!("shipmate/{release_id}/post-deploy")
 }
 
+/// The contract phase's task `startedBy`.
+pub fn contract_started_by(release_id: &str) -> String {
+    format!("shipmate/{release_id}/contract")
+}
+
 /// The release id back out of a migration task's `startedBy` (not `shipmate run` tasks, not
 /// post-deploy tasks).
 pub fn release_of(started_by: &str) -> Option<&str> {

@@ -239,6 +239,8 @@ pub enum Observation {
     Noted,
     LogsDrained {
         lines: u64,
+        /// The preset frames among them (see [`crate::preset::FRAME_PREFIX`]), in log order.
+        frames: Vec<String>,
     },
     Woke,
     /// SIGINT/SIGTERM arrived while sleeping.

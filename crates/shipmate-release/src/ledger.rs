@@ -37,6 +37,8 @@ mod keys {
     pub(super) const OUTCOME: &str = "shipmate:outcome";
     pub(super) const CLOSED_BY: &str = "shipmate:closed-by";
     pub(super) const FINISHED_AT: &str = "shipmate:finished-at";
+    /// A preset release's contract phase: `pending`, `passed` or `failed`.
+    pub(super) const CONTRACT: &str = "shipmate:contract";
 }
 
 /// The image every entry's (never run) container names, so nobody mistakes it for a workload.
@@ -284,7 +286,7 @@ pub struct Move {
 }
 
 /// ECS allows 50 tags a resource: what the moves may take of them.
-const MOVES_TAG_BUDGET: usize = 32;
+const MOVES_TAG_BUDGET: usize = 31;
 
 /// What an entry says, decoded from its tags.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -307,6 +309,36 @@ pub struct Record {
     /// For a broken or unlocked entry: who closed it.
     pub closed_by: Option<String>,
     pub finished_at: Option<i64>,
+    /// Migrations held back until the deployment is complete (a preset's contract phase).
+    pub contract: Option<Contract>,
+}
+
+/// Where a release's contract phase is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contract {
+    Pending,
+    Passed,
+    Failed,
+}
+
+impl Contract {
+    fn as_tag(self) -> &'static str {
+        match self {
+            Contract::Pending => "pending",
+            Contract::Passed => "passed",
+            Contract::Failed => "failed",
+        }
+    }
+
+    fn from_tag(value: &str) -> Option<Contract> {
+        match value {
+            "pending" => Some(Contract::Pending),
+            "passed" => Some(Contract::Passed),
+            "failed" => Some(Contract::Failed),
+            _ => None,
+        }
+    }
 }
 
 impl Record {
@@ -333,6 +365,7 @@ impl Record {
             outcome: None,
             closed_by: None,
             finished_at: None,
+            contract: None,
         }
     }
 
@@ -383,6 +416,7 @@ impl Record {
                 self.closed_by.as_deref().unwrap_or_default(),
             ),
             tag(keys::FINISHED_AT, &number(self.finished_at)),
+            tag(keys::CONTRACT, self.contract.map_or("", Contract::as_tag)),
         ];
         for (index, chunk) in moves.iter().enumerate() {
             tags.push((format!("{}.{index}", keys::MOVES), chunk.clone()));
@@ -478,6 +512,7 @@ impl Record {
             outcome: get(keys::OUTCOME).and_then(EntryOutcome::from_tag),
             closed_by: text(keys::CLOSED_BY),
             finished_at: number(keys::FINISHED_AT),
+            contract: get(keys::CONTRACT).and_then(Contract::from_tag),
         })
     }
 

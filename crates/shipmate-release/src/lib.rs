@@ -22,6 +22,7 @@ pub mod logs;
 pub mod machine;
 pub mod pacing;
 pub mod plan;
+pub mod preset;
 pub mod release;
 pub mod report;
 pub mod service;

@@ -93,6 +93,10 @@ pub struct Report {
     pub rollback: Option<DeploymentReport>,
     pub post_deploy: Option<TaskReport>,
     pub task: Option<TaskReport>,
+    /// A preset's plan, classified, as its migration task reported it (`None` without a preset).
+    pub migration_plan: Option<crate::preset::MigrationPlan>,
+    /// A preset's contract phase task.
+    pub contract: Option<TaskReport>,
     /// What is left for `shipmate finish` when deploy returned at `deployed`: `deployment`
     /// (ECS's bake time and clean-up), `post_deploy` (the post-deploy command).
     pub pending: Vec<String>,

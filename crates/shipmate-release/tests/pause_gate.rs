@@ -199,9 +199,10 @@ impl Scripted {
                 self.now = self.now.max(*until_ms);
                 Observation::Woke
             }
-            Command::AwaitLogs { .. } | Command::StopLogs { .. } => {
-                Observation::LogsDrained { lines: 0 }
-            }
+            Command::AwaitLogs { .. } | Command::StopLogs { .. } => Observation::LogsDrained {
+                lines: 0,
+                frames: Vec::new(),
+            },
             other => panic!("the scripted ECS does not expect {other:?}"),
         }
     }
@@ -226,6 +227,8 @@ fn request() -> DeployRequest {
         wait_until: WaitUntil::Complete,
         gate: Gate::PauseHook,
         migrate_only: false,
+        preset: None,
+        preset_options: shipmate_release::preset::PresetOptions::default(),
         lock: LockSettings {
             key: None,
             timeout: Duration::from_secs(60),

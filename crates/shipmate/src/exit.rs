@@ -24,6 +24,10 @@ pub enum ExitStatus {
     LockNotAcquired,
     /// 8: a newer release went live first (or another deployment replaced this one).
     Superseded,
+    /// 9: a migration preset refused the migration before any schema change.
+    MigrationRefused,
+    /// 10: the contract phase failed; the new code keeps running.
+    ContractFailed,
     /// 130: interrupted by SIGINT/SIGTERM.
     Interrupted,
     /// A command run as a task: its exit code is ours.
@@ -42,6 +46,8 @@ impl ExitStatus {
             ExitStatus::DeploymentFailed => 6,
             ExitStatus::LockNotAcquired => 7,
             ExitStatus::Superseded => 8,
+            ExitStatus::MigrationRefused => 9,
+            ExitStatus::ContractFailed => 10,
             ExitStatus::Interrupted => 130,
             ExitStatus::External(code) => code,
         }
@@ -59,6 +65,8 @@ impl ExitStatus {
             ExitStatus::DeploymentFailed => "deployment_failed",
             ExitStatus::LockNotAcquired => "lock_not_acquired",
             ExitStatus::Superseded => "superseded",
+            ExitStatus::MigrationRefused => "migration_refused",
+            ExitStatus::ContractFailed => "contract_failed",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::External(0) => "succeeded",
             ExitStatus::External(_) => "command_failed",
@@ -77,6 +85,8 @@ impl ExitStatus {
             ReleaseExit::DeploymentFailed => ExitStatus::DeploymentFailed,
             ReleaseExit::LockNotAcquired => ExitStatus::LockNotAcquired,
             ReleaseExit::Superseded => ExitStatus::Superseded,
+            ReleaseExit::MigrationRefused => ExitStatus::MigrationRefused,
+            ReleaseExit::ContractFailed => ExitStatus::ContractFailed,
             ReleaseExit::Interrupted => ExitStatus::Interrupted,
         }
     }
@@ -99,6 +109,8 @@ Exit codes:
   6    the deployment failed or was rolled back
   7    the release lock was not acquired within --lock-timeout
   8    superseded: a newer release went live first (or another deployment replaced this one)
+  9    migration refused by the preset before any schema change (it would break the serving code)
+  10   the contract phase failed after the deployment completed (the new code keeps running)
   130  interrupted (SIGINT/SIGTERM)";
 
 impl From<ExitStatus> for ExitCode {

@@ -145,6 +145,17 @@ pub(crate) fn hints(error: &ReleaseError, cluster: &str, services: &[String]) ->
         ReleaseError::PauseRefused { .. } => vec![
             "use the default gate (--gate before-deploy), which migrates before the service is updated".to_owned(),
         ],
+        ReleaseError::MigrationRefused { hint, .. } => {
+            let mut hints: Vec<String> = hint.iter().cloned().collect();
+            hints.push("split the change: expand now (add, make nullable, stop using), contract in a later migration marked `safe = Safe.after_deploy()` (django-safemigrate), which shipmate applies once the deployment is complete; --allow-unsafe overrides (the serving code may break)".to_owned());
+            hints
+        }
+        ReleaseError::PlanReport { .. } => vec![
+            "read the migration task's log above: the preset's report was cut (a crash, or lines lost by the log driver); re-run the release to let it report again".to_owned(),
+        ],
+        ReleaseError::ContractFailed { .. } => vec![
+            "the new code serves with the held-back migrations not (all) applied: fix them and run `shipmate finish` with the same flags, which runs the contract phase again".to_owned(),
+        ],
         ReleaseError::ServiceNotFound { .. }
         | ReleaseError::ServiceNotActive { .. }
         | ReleaseError::Invalid(_) => Vec::new(),

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use shipmate_release::duration::format_duration;
 use shipmate_release::event::Event;
+use shipmate_release::preset::frame_of;
 use shipmate_release::report::Report;
 use shipmate_release::task::{TaskOutcome, task_id};
 use shipmate_release_aws::Reporter;
@@ -78,6 +79,48 @@ impl CliReporter {
             ),
             _ => return None,
         })
+    }
+
+    /// A preset frame as a log line: migrations and their classified operations, refusals;
+    /// `None` for the bookkeeping frames (start, applied, end).
+    fn frame_line(&self, frame: &str) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_str(frame).ok()?;
+        let text = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
+        match value["kind"].as_str()? {
+            "migration" => Some(format!(
+                "plan: {} ({}, {})",
+                text("id"),
+                text("marker").replace('_', " "),
+                if text("run") == "contract" {
+                    "after the deployment"
+                } else {
+                    "now"
+                }
+            )),
+            "operation" => {
+                let class = text("class");
+                let flag = match class.as_str() {
+                    "safe" => String::new(),
+                    other => self.paint(
+                        if other == "unsafe" { "31" } else { "33" },
+                        &format!(" [{other}: {}]", text("why")),
+                    ),
+                };
+                Some(format!("plan:   {}{flag}", text("text")))
+            }
+            "refusal" => Some(self.paint(
+                "31",
+                &format!(
+                    "refused: {}{}",
+                    text("why"),
+                    value["migration"]
+                        .as_str()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                ),
+            )),
+            _ => None,
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -255,10 +298,48 @@ impl CliReporter {
                 role, last_status, ..
             } => format!("{}: task is {last_status}", role.label()),
             Event::LogLine { role, message, .. } => {
+                let text = match frame_of(message) {
+                    // A preset's frame: its plan, read as people read it (or nothing).
+                    Some(frame) => self.frame_line(frame)?,
+                    None => message.clone(),
+                };
                 return Some(format!(
-                    "{} {message}",
+                    "{} {text}",
                     self.paint("2", &format!("{} |", role.label()))
                 ));
+            }
+            Event::MigrationPlanned {
+                role,
+                verdict,
+                applied,
+                held_back,
+                flagged,
+            } => {
+                let mut line = match verdict.as_str() {
+                    "nothing" => format!("{}: nothing to migrate", role.label()),
+                    "refused" => format!("{}: refused, nothing applied", role.label()),
+                    "planned" => format!("{}: plan only, nothing applied", role.label()),
+                    _ => format!(
+                        "{}: applied {} migration{}",
+                        role.label(),
+                        applied.len(),
+                        if applied.len() == 1 { "" } else { "s" }
+                    ),
+                };
+                if !held_back.is_empty() {
+                    line.push_str(&format!(
+                        "; held back until the deployment is complete: {}",
+                        held_back.join(", ")
+                    ));
+                }
+                if !flagged.is_empty() && verdict != "refused" {
+                    line.push_str(&format!(
+                        "\n{}: not judged safe for the serving code: {}",
+                        role.label(),
+                        flagged.join("; ")
+                    ));
+                }
+                line
             }
             Event::TaskFinished {
                 role,

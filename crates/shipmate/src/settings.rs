@@ -11,6 +11,7 @@ use shipmate_release::config::{FileConfig, Gate, OnCancel, WaitUntil, parse_conf
 use shipmate_release::duration::parse_duration;
 use shipmate_release::ledger::validate_key;
 use shipmate_release::plan::{cpu_units, memory_mib};
+use shipmate_release::preset::{Phase as PresetPhase, Preset, PresetOptions};
 use shipmate_release::release::{
     DeployRequest, LockSettings, MigrationShape, RollbackRequest, RunRequest, UnlockRequest,
 };
@@ -207,6 +208,22 @@ pub(crate) struct ReleaseFlags {
     /// Skip the migration even if shipmate.toml has one.
     #[arg(long, conflicts_with = "migrate")]
     pub(crate) no_migrate: bool,
+    /// A migration preset: shipmate composes the migration itself, checks the plan against the
+    /// code still serving, applies what is safe before the deployment and what is marked
+    /// after-deploy once it is complete (`django`; docs/presets.md). [file: migrate.preset]
+    #[arg(long, value_name = "NAME", conflicts_with = "migrate")]
+    pub(crate) preset: Option<String>,
+    /// Apply operations the preset finds unsafe for the serving code anyway (a drop, a rename,
+    /// NOT NULL without a database default).
+    #[arg(long)]
+    pub(crate) allow_unsafe: bool,
+    /// PostgreSQL lock_timeout for the migration (set through PGOPTIONS), so that it fails fast
+    /// rather than queue behind a busy table and block the live app. [file: migrate.db_lock_timeout]
+    #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
+    pub(crate) db_lock_timeout: Option<Duration>,
+    /// PostgreSQL statement_timeout for the migration (PGOPTIONS). [file: migrate.db_statement_timeout]
+    #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
+    pub(crate) db_statement_timeout: Option<Duration>,
     /// CPU units for the migration container. [file: migrate.cpu]
     #[arg(long)]
     pub(crate) migrate_cpu: Option<i32>,
@@ -331,6 +348,10 @@ pub(crate) fn deploy_request(
         container,
         migrate,
         no_migrate,
+        preset,
+        allow_unsafe,
+        db_lock_timeout,
+        db_statement_timeout,
         migrate_cpu,
         migrate_memory,
         migrate_task_cpu,
@@ -361,8 +382,27 @@ pub(crate) fn deploy_request(
         image_definitions: _,
     } = flags;
     let file = load_file(config.as_deref())?;
+    let preset_name = preset.clone().or(file.migrate.preset.clone());
+    if preset_name.is_some() && (migrate.is_some() || file.migrate.command.is_some()) {
+        bail!(
+            "a preset composes the migration command itself: give either --preset (migrate.preset) or --migrate (migrate.command), not both"
+        );
+    }
+    let preset = match &preset_name {
+        Some(name) if !*no_migrate => Some(
+            Preset::parse(name, file.migrate.manage.clone())
+                .map_err(|message| anyhow::anyhow!("--preset: {message}"))?,
+        ),
+        _ => None,
+    };
+    let preset_options = PresetOptions {
+        refuse_unknown: file.migrate.refuse_unknown.unwrap_or(false),
+        allow_unsafe: *allow_unsafe,
+    };
     let migrate = if *no_migrate {
         None
+    } else if let Some(preset) = &preset {
+        Some(preset.command(PresetPhase::Expand, preset_options))
     } else {
         match migrate {
             Some(line) => Some(split("--migrate", line)?),
@@ -400,7 +440,7 @@ pub(crate) fn deploy_request(
             services.join(", ")
         );
     }
-    let migrate_shape = migration_shape(
+    let mut migrate_shape = migration_shape(
         &file,
         &services,
         MigrationFlags {
@@ -413,6 +453,23 @@ pub(crate) fn deploy_request(
             execution_role: migrate_execution_role.as_deref(),
         },
     )?;
+    if let Some(options) = pg_options(
+        db_lock_timeout.or(file.migrate.db_lock_timeout),
+        db_statement_timeout.or(file.migrate.db_statement_timeout),
+    ) {
+        if migrate_shape
+            .environment
+            .iter()
+            .any(|(name, _)| name == "PGOPTIONS")
+        {
+            bail!(
+                "--db-lock-timeout and --db-statement-timeout set PGOPTIONS, which the migration's environment sets too: give one or the other"
+            );
+        }
+        migrate_shape
+            .environment
+            .push(("PGOPTIONS".to_owned(), options));
+    }
     Ok(DeployRequest {
         cluster,
         services,
@@ -440,6 +497,8 @@ pub(crate) fn deploy_request(
         },
         gate: gate.or(file.migrate.gate).unwrap_or_default(),
         migrate_only: *migrate_only,
+        preset,
+        preset_options,
         lock: LockSettings {
             key: lock_key.clone().or(file.deploy.lock_key.clone()),
             timeout: lock_timeout
@@ -461,6 +520,20 @@ pub(crate) fn deploy_request(
             .unwrap_or(Defaults::LOG_QUIET_PERIOD),
         max_failed_tasks: max_failed_tasks.or(file.deploy.max_failed_tasks),
     })
+}
+
+/// PostgreSQL settings for the migration's session, as libpq reads them from PGOPTIONS (an app
+/// whose DATABASES sets `OPTIONS["options"]` overrides them).
+fn pg_options(lock: Option<Duration>, statement: Option<Duration>) -> Option<String> {
+    let ms = |d: Duration| d.as_millis().max(1);
+    let mut options = Vec::new();
+    if let Some(lock) = lock {
+        options.push(format!("-c lock_timeout={}", ms(lock)));
+    }
+    if let Some(statement) = statement {
+        options.push(format!("-c statement_timeout={}", ms(statement)));
+    }
+    (!options.is_empty()).then(|| options.join(" "))
 }
 
 /// The migration-shape flags, borrowed.

@@ -420,11 +420,26 @@ impl Ctx {
         while let Some(role) = self.following.first().copied() {
             self.following.remove(0);
             match self.call(Command::AwaitLogs { role }).await? {
-                Observation::LogsDrained { lines } => self.record_log_lines(role, lines),
+                Observation::LogsDrained { lines, .. } => self.record_log_lines(role, lines),
                 other => return Err(self.unexpected("GetLogEvents", &other)),
             }
         }
         Ok(())
+    }
+
+    /// Waits for the logs of `role` to drain; the preset frames in them.
+    pub(crate) async fn drain_logs(&mut self, role: TaskRole) -> Result<Vec<String>, Stop> {
+        let Some(index) = self.following.iter().position(|r| *r == role) else {
+            return Ok(Vec::new());
+        };
+        self.following.remove(index);
+        match self.call(Command::AwaitLogs { role }).await? {
+            Observation::LogsDrained { lines, frames } => {
+                self.record_log_lines(role, lines);
+                Ok(frames)
+            }
+            other => Err(self.unexpected("GetLogEvents", &other)),
+        }
     }
 
     /// Stops following the logs of `role`: its task goes on without us.
@@ -434,7 +449,7 @@ impl Ctx {
         };
         self.following.remove(index);
         match self.call(Command::StopLogs { role }).await? {
-            Observation::LogsDrained { lines } => {
+            Observation::LogsDrained { lines, .. } => {
                 self.record_log_lines(role, lines);
                 Ok(())
             }
@@ -445,6 +460,7 @@ impl Ctx {
     fn task_report(&mut self, role: TaskRole) -> &mut Option<crate::report::TaskReport> {
         match role {
             TaskRole::Migrate => &mut self.report.migration,
+            TaskRole::Contract => &mut self.report.contract,
             TaskRole::PostDeploy => &mut self.report.post_deploy,
             TaskRole::Run => &mut self.report.task,
         }

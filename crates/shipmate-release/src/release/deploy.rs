@@ -17,6 +17,7 @@ use super::ctx::{Ctx, Stop, ms};
 use super::lock::{self, LockRequest};
 use super::migrate::{self, MigrationSource};
 use super::pause;
+use super::presets;
 use super::rollout::{self, Rollout, RolloutEnd, Seen, SeenAll, service_report};
 use super::tasks::{self, OneOff, spec_for_service};
 use super::{DeployRequest, cleanup};
@@ -162,6 +163,12 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     .await?;
 
     let mut migrated_now = false;
+    // A preset held migrations back until the deployment is complete (or an interrupted run
+    // of this release did).
+    let mut contract_pending = ctx
+        .held
+        .as_ref()
+        .is_some_and(|h| h.resumed && h.record.contract == Some(ledger::Contract::Pending));
     let mut seen = SeenAll::new();
     if let Some(command) = &request.migrate {
         ctx.enter(Phase::Migrate);
@@ -190,11 +197,25 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
                 let followed =
                     migrate::migrate(ctx, request, &lock_request, &source, command, earlier)
                         .await?;
-                let verdict = tasks::gate(TaskRole::Migrate, &followed);
+                let verdict = if request.preset.is_some() {
+                    // The plan and its verdict, from the task's framed report: the whole of it.
+                    let frames = ctx.drain_logs(TaskRole::Migrate).await?;
+                    let (plan, verdict) = presets::judge(TaskRole::Migrate, &followed, &frames);
+                    if let Some(plan) = &plan {
+                        presets::show_plan(ctx, TaskRole::Migrate, plan);
+                        contract_pending = verdict.is_ok() && plan.held_back().next().is_some();
+                    }
+                    verdict
+                } else {
+                    tasks::gate(TaskRole::Migrate, &followed)
+                };
                 let passed = verdict.is_ok();
                 ctx.record(|record| {
                     if let Some(migration) = record.migration.as_mut() {
                         migration.passed = Some(passed);
+                    }
+                    if contract_pending {
+                        record.contract = Some(ledger::Contract::Pending);
                     }
                 })
                 .await?;
@@ -283,7 +304,10 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
         return Ok(());
     }
     if baking {
-        return deployed_for_now(ctx, request, migrated_now || updated_now).await;
+        return deployed_for_now(ctx, request, migrated_now || updated_now, contract_pending).await;
+    }
+    if contract_pending {
+        presets::contract(ctx, request, &source).await?;
     }
     finish_live(ctx, request, &source, migrated_now, updated_now).await
 }
@@ -343,6 +367,7 @@ async fn deployed_for_now(
     ctx: &mut Ctx,
     request: &DeployRequest,
     changed: bool,
+    contract_pending: bool,
 ) -> Result<(), Stop> {
     for section in &mut ctx.report.services {
         if section.outcome == "updated" {
@@ -350,6 +375,9 @@ async fn deployed_for_now(
         }
     }
     let mut pending = vec!["deployment".to_owned()];
+    if contract_pending {
+        pending.push("contract".to_owned());
+    }
     if request.post_deploy.is_some() && changed {
         pending.push("post_deploy".to_owned());
     }

@@ -7,11 +7,12 @@
 use crate::error::ReleaseError;
 use crate::event::{Event, Phase, TaskRole};
 use crate::ids::{self, ReleaseInputs};
-use crate::ledger::{self, Entry, EntryOutcome, Kind, Record, State};
+use crate::ledger::{self, Contract, Entry, EntryOutcome, Kind, Record, State};
 use crate::plan::{command_container, containers_to_release};
 
 use super::ctx::{Ctx, Stop, ms};
 use super::lock::{self, LockRequest};
+use super::migrate::MigrationSource;
 use super::rollout::{self, Rollout, RolloutEnd, SeenAll, service_report};
 use super::tasks::{self, OneOff, spec_for_service};
 use super::{DeployRequest, cleanup};
@@ -184,37 +185,26 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
         }
     }
 
+    let contract_left = matches!(release.contract, Some(Contract::Pending | Contract::Failed));
+    if !contract_left && request.post_deploy.is_none() {
+        ctx.await_logs().await?;
+        return lock::close(ctx, EntryOutcome::Succeeded).await;
+    }
+    let source = release_source(ctx, request, &release, &views).await?;
+    if contract_left {
+        if request.preset.is_none() {
+            return Err(Stop::Error(ReleaseError::Invalid(
+                "the release held migrations back for its contract phase: finish it with the deploy's own flags, --preset included".to_owned(),
+            )));
+        }
+        super::presets::contract(ctx, request, &source).await?;
+    }
     if let Some(command) = &request.post_deploy {
         ctx.enter(Phase::PostDeploy);
-        let first = release
-            .services()
-            .next()
-            .map(str::to_owned)
-            .unwrap_or_default();
-        let to = release
-            .move_of(&first)
-            .and_then(|m| m.to.clone())
-            .unwrap_or_default();
-        let view = views
-            .iter()
-            .find(|v| v.service_name == first)
-            .cloned()
-            .unwrap_or_else(|| views[0].clone());
-        let td = ctx.describe_task_definition(&to).await?;
-        let chosen = containers_to_release(
-            &td.arn,
-            &td.containers,
-            &request.image,
-            request.container.as_deref(),
-        )
-        .map_err(|e| Stop::Error(e.into()))?;
-        let container = command_container(&chosen)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
         let mut spec = spec_for_service(
-            Some(&view),
-            &td.arn,
-            &container,
+            Some(&source.service),
+            &source.td.arn,
+            &source.container,
             command.clone(),
             request.launch_type.as_deref(),
             request.allow_spot,
@@ -225,7 +215,7 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
             OneOff {
                 role: TaskRole::PostDeploy,
                 spec,
-                td: &td,
+                td: &source.td,
                 timeout_ms: ms(request.post_deploy_timeout),
                 poll_ms: ms(request.poll_interval),
                 quiet_ms: ms(request.log_quiet_period),
@@ -240,6 +230,49 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
     }
     ctx.await_logs().await?;
     lock::close(ctx, EntryOutcome::Succeeded).await
+}
+
+/// Where the release's one-off tasks run: its first service's new revision, that service's
+/// network, the container that got the image.
+async fn release_source(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    release: &Record,
+    views: &[crate::service::ServiceView],
+) -> Result<MigrationSource, Stop> {
+    let first = release
+        .services()
+        .next()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let to = release
+        .migration
+        .as_ref()
+        .and_then(|m| m.task_definition.clone())
+        .or_else(|| release.move_of(&first).and_then(|m| m.to.clone()))
+        .unwrap_or_default();
+    let service = views
+        .iter()
+        .find(|v| v.service_name == first)
+        .or_else(|| views.first())
+        .cloned()
+        .unwrap_or_default();
+    let td = ctx.describe_task_definition(&to).await?;
+    let chosen = containers_to_release(
+        &td.arn,
+        &td.containers,
+        &request.image,
+        request.container.as_deref(),
+    )
+    .map_err(|e| Stop::Error(e.into()))?;
+    let container = command_container(&chosen)
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    Ok(MigrationSource {
+        service,
+        td,
+        container,
+    })
 }
 
 /// An entry that decides what finish does: a closed release of one of `services` that went
@@ -268,6 +301,12 @@ fn classify(entry: &Entry, release_id: &str) -> Found {
             Found::Done(format!("release {release_id} was finished already"))
         }
         (Kind::Deploy | Kind::DeployWithoutMigration, Some(EntryOutcome::Deployed)) if same => {
+            Found::Baking(Box::new(record.clone()))
+        }
+        // Live, with its contract phase still to run (or to run again after it failed).
+        (Kind::Deploy, _)
+            if same && matches!(record.contract, Some(Contract::Pending | Contract::Failed)) =>
+        {
             Found::Baking(Box::new(record.clone()))
         }
         (_, Some(EntryOutcome::Succeeded | EntryOutcome::AlreadyLive)) if same => {

@@ -9,6 +9,7 @@ mod inspect;
 mod lock;
 mod migrate;
 mod pause;
+mod presets;
 mod rollback;
 mod rollout;
 mod run;
@@ -87,6 +88,10 @@ pub struct DeployRequest {
     pub gate: Gate,
     /// Migrate under the lock and stop there: the deployment is someone else's (CodeDeploy).
     pub migrate_only: bool,
+    /// A migration preset: `migrate` is its expand command, and after the deployment its
+    /// contract phase applies what it held back.
+    pub preset: Option<crate::preset::Preset>,
+    pub preset_options: crate::preset::PresetOptions,
     pub lock: LockSettings,
     pub on_cancel: OnCancel,
     pub post_deploy: Option<Vec<String>>,

@@ -152,6 +152,8 @@ fn deploy_request(image: &str, migrate: bool) -> DeployRequest {
         wait_until: shipmate_release::config::WaitUntil::Complete,
         gate: shipmate_release::config::Gate::BeforeDeploy,
         migrate_only: false,
+        preset: None,
+        preset_options: shipmate_release::preset::PresetOptions::default(),
         lock: lock_settings(),
         on_cancel: OnCancel::Stop,
         post_deploy: None,

@@ -574,9 +574,10 @@ impl World {
                 Observation::TaskStopping
             }
             Command::FollowLogs { .. } | Command::TaskStopped { .. } => Observation::Noted,
-            Command::AwaitLogs { .. } | Command::StopLogs { .. } => {
-                Observation::LogsDrained { lines: 0 }
-            }
+            Command::AwaitLogs { .. } | Command::StopLogs { .. } => Observation::LogsDrained {
+                lines: 0,
+                frames: Vec::new(),
+            },
             Command::Sleep { .. } => Observation::Woke,
         }
     }
