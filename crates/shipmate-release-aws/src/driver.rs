@@ -92,8 +92,9 @@ impl Driver {
         finished
     }
 
-    pub async fn plan(&self, request: DeployRequest) -> Result<Plan, ReleaseError> {
-        self.drive(release::plan(request)).await
+    /// `pending`: also run the preset's read-only plan task.
+    pub async fn plan(&self, request: DeployRequest, pending: bool) -> Result<Plan, ReleaseError> {
+        self.drive(release::plan(request, pending)).await
     }
 
     pub async fn status(&self, request: UnlockRequest) -> Result<Status, ReleaseError> {

@@ -53,6 +53,11 @@ pub fn post_deploy_started_by(release_id: &str) -> String {
     format!("shipmate/{release_id}/post-deploy")
 }
 
+/// `plan --pending`'s read-only task `startedBy` (no release: nothing is released).
+pub fn plan_started_by() -> String {
+    "shipmate/plan".to_owned()
+}
+
 /// The contract phase's task `startedBy`.
 pub fn contract_started_by(release_id: &str) -> String {
     format!("shipmate/{release_id}/contract")

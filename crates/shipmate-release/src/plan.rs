@@ -328,6 +328,9 @@ pub struct Plan {
     pub lock_holder: Option<crate::error::Holder>,
     /// Open entries in that ledger (the holder and those queued behind it).
     pub lock_queue: u32,
+    /// `plan --pending`: the preset's plan, read by one read-only task from the release's
+    /// revision.
+    pub pending: Option<crate::preset::MigrationPlan>,
 }
 
 /// What `shipmate deploy` would do to one service.

@@ -270,10 +270,21 @@ pub fn unlock_close(
 }
 
 /// `shipmate plan`: what deploy would do. Only reads.
-pub fn plan(request: DeployRequest) -> Machine<Result<Plan, ReleaseError>> {
-    Machine::new(|io: Io| async move {
+pub fn plan(request: DeployRequest, pending: bool) -> Machine<Result<Plan, ReleaseError>> {
+    Machine::new(move |io: Io| async move {
         let mut ctx = Ctx::new(io, &request.cluster);
-        read_plan(&mut ctx, &request).await.map_err(stop_to_error)
+        let result = async {
+            let mut plan = read_plan(&mut ctx, &request).await?;
+            if pending {
+                let first = ctx.describe_service(&plan.migrate_service).await?;
+                plan.pending =
+                    Some(super::presets::pending_plan(&mut ctx, &request, &first).await?);
+                ctx.await_logs().await?;
+            }
+            Ok(plan)
+        }
+        .await;
+        result.map_err(stop_to_error)
     })
 }
 
@@ -396,5 +407,6 @@ async fn read_plan(ctx: &mut Ctx, request: &DeployRequest) -> Result<Plan, Stop>
         lock_family: lock.family.clone(),
         lock_holder: lock.holder(),
         lock_queue: u32::try_from(lock.open.len()).unwrap_or(u32::MAX),
+        pending: None,
     })
 }

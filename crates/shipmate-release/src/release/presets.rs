@@ -88,23 +88,21 @@ pub(crate) fn show_plan(ctx: &mut Ctx, role: TaskRole, plan: &MigrationPlan) {
     }
 }
 
-/// The contract phase: once every service's deployment completed, the preset applies what it
-/// held back, from the migration's revision with its network and shape.
-pub(crate) async fn contract(
+/// Runs one phase of the preset as a one-off task with the migration's revision, network and
+/// shape; the task and the frames of its log.
+pub(crate) async fn run_phase(
     ctx: &mut Ctx,
     request: &DeployRequest,
     source: &MigrationSource,
-) -> Result<(), Stop> {
-    let Some(preset) = &request.preset else {
-        return Ok(());
-    };
-    ctx.enter(Phase::Contract);
-    let release_id = ctx.report.release_id.clone().unwrap_or_default();
+    command: Vec<String>,
+    role: TaskRole,
+    started_by: String,
+) -> Result<(Followed, Vec<String>), Stop> {
     let mut spec = spec_for_service(
         Some(&source.service),
         &source.td.arn,
         &source.container,
-        preset.command(PresetPhase::Contract, request.preset_options),
+        command,
         request.launch_type.as_deref(),
         request.allow_spot,
     );
@@ -117,11 +115,11 @@ pub(crate) async fn contract(
     spec.task_role_arn.clone_from(&shape.task_role_arn);
     spec.execution_role_arn
         .clone_from(&shape.execution_role_arn);
-    spec.started_by = ids::contract_started_by(&release_id);
+    spec.started_by = started_by;
     let followed = tasks::run_one_off(
         ctx,
         OneOff {
-            role: TaskRole::Contract,
+            role,
             spec,
             td: &source.td,
             timeout_ms: ms(request.migrate_timeout),
@@ -131,7 +129,85 @@ pub(crate) async fn contract(
         },
     )
     .await?;
-    let frames = ctx.drain_logs(TaskRole::Contract).await?;
+    let frames = ctx.drain_logs(role).await?;
+    Ok((followed, frames))
+}
+
+/// `plan --pending`: the preset's plan phase as one read-only task from the release's
+/// revision (registered, or reused when it exists): what deploy would migrate, classified.
+pub(crate) async fn pending_plan(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    service: &crate::service::ServiceView,
+) -> Result<MigrationPlan, Stop> {
+    let Some(preset) = &request.preset else {
+        return Err(Stop::Error(ReleaseError::Invalid(
+            "--pending reads the plan of a migration preset: give --preset (or migrate.preset)"
+                .to_owned(),
+        )));
+    };
+    let target = super::deploy::revision_with_image(
+        ctx,
+        request,
+        &service.service_name,
+        service.desired_revision(),
+    )
+    .await?;
+    let chosen: Vec<&crate::plan::ContainerChoice> = target
+        .td
+        .containers
+        .iter()
+        .filter(|c| target.containers.contains(&c.name))
+        .collect();
+    let container = crate::plan::command_container(&chosen)
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let source = MigrationSource {
+        service: service.clone(),
+        td: target.td.clone(),
+        container,
+    };
+    let (followed, frames) = run_phase(
+        ctx,
+        request,
+        &source,
+        preset.command(PresetPhase::Plan, request.preset_options),
+        TaskRole::Migrate,
+        ids::plan_started_by(),
+    )
+    .await?;
+    match judge(TaskRole::Migrate, &followed, &frames) {
+        // A plan that deploy would refuse is still the plan: shown with its refusals.
+        (Some(plan), Ok(()) | Err(ReleaseError::MigrationRefused { .. })) => Ok(plan),
+        (_, Err(error)) => Err(Stop::Error(error)),
+        (None, Ok(())) => Err(Stop::Error(ReleaseError::PlanReport {
+            task_arn: followed.task.task_arn.clone(),
+            reason: "no plan in its report".to_owned(),
+        })),
+    }
+}
+
+/// The contract phase: once every service's deployment completed, the preset applies what it
+/// held back, from the migration's revision with its network and shape.
+pub(crate) async fn contract(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    source: &MigrationSource,
+) -> Result<(), Stop> {
+    let Some(preset) = &request.preset else {
+        return Ok(());
+    };
+    ctx.enter(Phase::Contract);
+    let release_id = ctx.report.release_id.clone().unwrap_or_default();
+    let (followed, frames) = run_phase(
+        ctx,
+        request,
+        source,
+        preset.command(PresetPhase::Contract, request.preset_options),
+        TaskRole::Contract,
+        ids::contract_started_by(&release_id),
+    )
+    .await?;
     let (plan, verdict) = judge(TaskRole::Contract, &followed, &frames);
     if let Some(plan) = &plan {
         show_plan(ctx, TaskRole::Contract, plan);

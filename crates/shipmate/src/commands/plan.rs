@@ -5,6 +5,7 @@ use shipmate_release::config::Gate;
 use shipmate_release::deployment::PAUSE_STAGE;
 use shipmate_release::duration::format_duration;
 use shipmate_release::plan::{Launch, Plan, ServicePlan};
+use shipmate_release::preset::MigrationPlan;
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
@@ -20,6 +21,13 @@ pub(crate) struct PlanArgs {
     pub(crate) target: TargetArgs,
     #[command(flatten)]
     pub(crate) flags: ReleaseFlags,
+    /// With a preset: also list the pending migrations and their operations, classified, by
+    /// running the preset's read-only plan phase as one task from the release's revision. plan
+    /// is then no longer read-only on ECS: it registers (or reuses) the revision and runs a task
+    /// (RegisterTaskDefinition, TagResource, RunTask, DescribeTasks, GetLogEvents); the database
+    /// is only read.
+    #[arg(long)]
+    pub(crate) pending: bool,
 }
 
 pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
@@ -33,7 +41,7 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let cluster = request.cluster.clone();
     let services = request.services.clone();
-    let outcome = session.driver.plan(request).await;
+    let outcome = session.driver.plan(request, args.pending).await;
     session.end_progress();
     let plan = match outcome {
         Ok(plan) => plan,
@@ -48,7 +56,56 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
     for line in human(&plan) {
         printer.data(&line);
     }
+    if let Some(pending) = &plan.pending {
+        for line in pending_lines(pending) {
+            printer.data(&line);
+        }
+    }
     ExitStatus::Success
+}
+
+/// The pending migrations, classified, as the preset's plan task reported them.
+fn pending_lines(plan: &MigrationPlan) -> Vec<String> {
+    if plan.migrations.is_empty() {
+        return vec!["  pending        nothing to migrate".to_owned()];
+    }
+    let mut lines = vec!["  pending migrations (in order):".to_owned()];
+    for migration in &plan.migrations {
+        lines.push(format!(
+            "    {} ({}: {})",
+            migration.id,
+            migration.marker.replace('_', " "),
+            if migration.run == "contract" {
+                "after the deployment completes"
+            } else {
+                "before the deployment"
+            }
+        ));
+        for operation in &migration.operations {
+            lines.push(format!(
+                "      {:<8} {}{}",
+                operation.class,
+                operation.text,
+                operation
+                    .why
+                    .as_ref()
+                    .map(|why| format!(": {why}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    for refusal in &plan.refusals {
+        lines.push(format!(
+            "  deploy would refuse: {}{}",
+            refusal.why,
+            refusal
+                .hint
+                .as_ref()
+                .map(|hint| format!(" (hint: {hint})"))
+                .unwrap_or_default()
+        ));
+    }
+    lines
 }
 
 fn human(plan: &Plan) -> Vec<String> {
