@@ -142,6 +142,15 @@ pub enum ReleaseError {
         why: String,
         hint: Option<String>,
     },
+    /// `shipmate rollback` to code older than an applied contract phase, without `--force`.
+    #[error(
+        "rolling service `{service}` back to {to} would run code older than release {release}, whose contract migrations (drops, renames) are applied; nothing was changed"
+    )]
+    RollbackPastContract {
+        service: String,
+        to: String,
+        release: String,
+    },
     /// The migration task's framed report is missing or incomplete: what it applied cannot be
     /// known, so the release stops before touching the services.
     #[error(
@@ -278,6 +287,7 @@ impl ReleaseError {
             | ReleaseError::Invalid(_)
             | ReleaseError::Controller { .. }
             | ReleaseError::PauseRefused { .. }
+            | ReleaseError::RollbackPastContract { .. }
             | ReleaseError::NoRollbackTarget { .. } => ExitCode::BadInput,
             ReleaseError::Placement { .. } | ReleaseError::TaskFailedToStart { .. } => {
                 ExitCode::MigrationFailedToStart

@@ -753,9 +753,63 @@ pub fn rollback_target<'a>(
     None
 }
 
+/// The newest release of `service` whose contract phase passed after `target` went live: its
+/// held-back migrations (drops, renames) are applied, so `target`'s code expects what is gone.
+/// Entries newest first; `None` when `target` is at least as new as every such release.
+pub fn contract_after<'a>(entries: &'a [Entry], service: &str, target: &str) -> Option<&'a Record> {
+    for record in entries.iter().filter_map(|e| e.record.as_ref()) {
+        let Some(moved) = record.move_of(service) else {
+            continue;
+        };
+        // The release that put `target` live: its own contract was written for its code.
+        if moved.sent && moved.to.as_deref() == Some(target) {
+            return None;
+        }
+        if record.contract == Some(Contract::Passed) {
+            return Some(record);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollback_past_an_applied_contract_is_found() {
+        let contracted = |release: &str, from: &str, to: &str| {
+            let mut record = released(release, from, to, EntryOutcome::Succeeded);
+            record.contract = Some(Contract::Passed);
+            record
+        };
+        // Newest first: v3 (contract applied) over v2 over v1.
+        let entries = vec![
+            entry(3, contracted("r3", V2, V3)),
+            entry(2, released("r2", V1, V2, EntryOutcome::Succeeded)),
+        ];
+        assert_eq!(
+            contract_after(&entries, "web", V2).map(|r| r.release_id.as_str()),
+            Some("r3")
+        );
+        assert!(
+            contract_after(&entries, "web", V3).is_none(),
+            "v3's code expects its contract"
+        );
+        let plain = vec![
+            entry(3, released("r3", V2, V3, EntryOutcome::Succeeded)),
+            entry(2, contracted("r2", V1, V2)),
+        ];
+        assert!(
+            contract_after(&plain, "web", V2).is_none(),
+            "v2 has its own contract applied"
+        );
+        assert_eq!(
+            contract_after(&plain, "web", V1).map(|r| r.release_id.as_str()),
+            Some("r2")
+        );
+        assert!(contract_after(&plain, "worker", V1).is_none());
+    }
 
     const V1: &str = "arn:aws:ecs:us-east-1:0:task-definition/web:1";
     const V2: &str = "arn:aws:ecs:us-east-1:0:task-definition/web:2";

@@ -150,6 +150,9 @@ pub(crate) fn hints(error: &ReleaseError, cluster: &str, services: &[String]) ->
             hints.push("split the change: expand now (add, make nullable, stop using), contract in a later migration marked `safe = Safe.after_deploy()` (django-safemigrate), which shipmate applies once the deployment is complete; --allow-unsafe overrides (the serving code may break)".to_owned());
             hints
         }
+        ReleaseError::RollbackPastContract { .. } => vec![
+            "the old code may query columns or tables that are gone: roll forward instead, or pass --force if you know it does not".to_owned(),
+        ],
         ReleaseError::PlanReport { .. } => vec![
             "read the migration task's log above: the preset's report was cut (a crash, or lines lost by the log driver); re-run the release to let it report again".to_owned(),
         ],

@@ -704,6 +704,10 @@ pub(crate) struct RollbackFlags {
     /// Say where the rollback would go; change nothing and take no lock.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Roll back even to code older than a release whose contract migrations (drops, renames
+    /// held back until its deployment completed) are applied.
+    #[arg(long)]
+    pub(crate) force: bool,
     /// How long the rollback may take (default 30m).
     #[arg(long, value_parser = duration_arg)]
     pub(crate) timeout: Option<Duration>,
@@ -748,6 +752,7 @@ pub(crate) fn rollback_request(
     let RollbackFlags {
         to,
         dry_run,
+        force,
         timeout,
         no_wait,
         lock: LockFlags {
@@ -770,6 +775,7 @@ pub(crate) fn rollback_request(
         poll_interval: positive_poll(poll_interval.or(file.deploy.poll_interval))?,
         wait: !*no_wait,
         dry_run: *dry_run,
+        force: *force,
         lock: LockSettings {
             key: lock_key.clone().or(file.deploy.lock_key.clone()),
             timeout: lock_timeout

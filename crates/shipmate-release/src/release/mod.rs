@@ -119,6 +119,8 @@ pub struct RollbackRequest {
     pub wait: bool,
     /// Say what would happen, change nothing (and take no lock).
     pub dry_run: bool,
+    /// Roll back past an applied contract phase all the same.
+    pub force: bool,
     pub lock: LockSettings,
     pub max_failed_tasks: Option<u32>,
 }

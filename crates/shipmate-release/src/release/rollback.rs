@@ -81,6 +81,39 @@ async fn targets(
         .collect()
 }
 
+/// Refuses (without `--force`) a rollback to code older than a release whose contract phase
+/// applied its drops and renames: that code expects what is gone.
+async fn refuse_past_contract(
+    ctx: &mut Ctx,
+    request: &RollbackRequest,
+    family: &str,
+    below: i32,
+    targets: &[(String, String)],
+) -> Result<(), Stop> {
+    if request.force {
+        return Ok(());
+    }
+    let entries: Vec<Entry> = lock::history(ctx, family, below, |seen| {
+        targets.iter().all(|(service, to)| {
+            seen.iter().filter_map(|e| e.record.as_ref()).any(|r| {
+                r.move_of(service)
+                    .is_some_and(|m| m.sent && m.to.as_deref() == Some(to.as_str()))
+            })
+        })
+    })
+    .await?;
+    for (service, to) in targets {
+        if let Some(release) = ledger::contract_after(&entries, service, to) {
+            return Err(Stop::Error(ReleaseError::RollbackPastContract {
+                service: service.clone(),
+                to: to.clone(),
+                release: release.release_id.clone(),
+            }));
+        }
+    }
+    Ok(())
+}
+
 async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
     if request.to.is_some() && request.services.len() > 1 {
         return Err(Stop::Error(ReleaseError::Invalid(
@@ -113,6 +146,7 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
         let newest = newest_revision(ctx, &family).await?;
         let now = live(&services);
         let planned = targets(ctx, request, &family, newest.map_or(1, |n| n + 1), &now).await?;
+        refuse_past_contract(ctx, request, &family, newest.map_or(1, |n| n + 1), &planned).await?;
         for ((service, from), (_, to)) in now.iter().zip(&planned) {
             record_service(ctx, service, from, to);
             ctx.emit(Event::RollbackPlanned {
@@ -168,6 +202,7 @@ async fn run(ctx: &mut Ctx, request: &RollbackRequest) -> Result<(), Stop> {
         None => {
             let now = live(&services);
             let planned = targets(ctx, request, &family, held.entry.revision, &now).await?;
+            refuse_past_contract(ctx, request, &family, held.entry.revision, &planned).await?;
             now.into_iter()
                 .zip(planned)
                 .map(|((service, from), (_, to))| (service, from, to))

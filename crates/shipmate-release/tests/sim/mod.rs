@@ -220,6 +220,7 @@ fn machine(protocol: Protocol, kind: &Kind) -> Box<dyn Stepper> {
             poll_interval: Duration::from_secs(1),
             wait: true,
             dry_run: false,
+            force: false,
             lock: lock_settings(),
             max_failed_tasks: None,
         })),
