@@ -154,6 +154,14 @@ def test_server_binds_task_ip_answers_and_stops_on_sigterm(releases, tmp_path):
         assert books["release"] == "v2"
         assert [book["slug"] for book in books["books"]] == example.SLUGS
         assert "price_cents" not in books["books"][0]
+        request = urllib.request.Request(
+            f"http://{address}:8000/api/books", method="POST",
+            data=json.dumps({"title": "Kindred", "author": "Octavia E. Butler",
+                             "published": 1979}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201
+            assert json.loads(response.read())["book"]["slug"].startswith("kindred-")
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -187,3 +195,114 @@ def test_database_url_parsing(tmp_path):
         database_url.parse("mysql://x/y", None)
     with pytest.raises(database_url.DatabaseUrlError, match="names no database"):
         database_url.parse("postgres://host:5432/", None)
+
+
+# Releases v5..v7 rename `published` to `year` the expand/contract way, and the variants that
+# shipmate's Django preset must refuse (tests/presets covers the preset itself).
+EXPAND_CONTRACT_RELEASES = ("v5", "v6", "v7", "v7-unmarked", "v7-dependent", "v5-drop-required")
+BOOK_COLUMNS_LATER = {
+    "v5": example.BOOK_COLUMNS["v4"] + ["year"],
+    "v6": example.BOOK_COLUMNS["v4"] + ["year"],
+    "v7": ["id", "title", "author", "slug", "price_cents", "year"],
+}
+
+
+@pytest.fixture(scope="module")
+def later_releases(tmp_path_factory):
+    root = tmp_path_factory.mktemp("later")
+    return {release: example.build(release, root / release)
+            for release in ("v4",) + EXPAND_CONTRACT_RELEASES}
+
+
+@pytest.mark.parametrize("release", EXPAND_CONTRACT_RELEASES)
+def test_later_models_match_migrations(later_releases, release):
+    result = example.manage(later_releases[release], "sqlite:///:memory:",
+                            "makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_build_release_variants_stay_out_of_later_releases(later_releases):
+    # v7-unmarked is v7 with its own 0009; v7 and every other release never include a variant.
+    unmarked = later_releases["v7-unmarked"] / "catalog" / "migrations" / "0009_remove_book_published.py"
+    assert "safe = Safe" not in unmarked.read_text()
+    v7 = later_releases["v7"] / "catalog" / "migrations"
+    assert "Safe.after_deploy()" in (v7 / "0009_remove_book_published.py").read_text()
+    assert not (v7 / "0010_book_year_index.py").exists()
+    assert not (v7 / "0008_remove_book_published.py").exists()
+    assert (later_releases["v7-dependent"] / "RELEASE").read_text().strip() == "v7-dependent"
+
+
+API_CHECK = """
+import json
+from django.test import Client
+client = Client(raise_request_exception=False)
+get = client.get("/api/books")
+post = client.post("/api/books", json.dumps(BODY), content_type="application/json")
+print(json.dumps({"get": get.status_code, "post": post.status_code,
+                  "books": get.json()["books"] if get.status_code == 200 else None,
+                  "book": post.json().get("book") if post.status_code == 201 else None}))
+"""
+
+
+def api(later_releases, release, database_url, title):
+    """GET and POST /api/books through release's code (Django's test client, in the release's
+    own process) against whatever schema the database has now."""
+    body = {"title": title, "author": "Octavia E. Butler", "published": 1979, "year": 1979}
+    result = example.manage(later_releases[release], database_url, "shell", "-c",
+                            f"BODY = {body!r}\n" + API_CHECK)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_expand_contract_history(later_releases, database_url):
+    """Each schema change keeps the code still serving (and the code rolling out) answering
+    reads and writes: v4 -> v5 (expand) -> v6 (expand) -> v7's code before the contract ->
+    v7's contract. Migrated with plain `migrate`, phase by phase, as the preset would."""
+    def migrate(release, *target):
+        result = example.manage(later_releases[release], database_url, "migrate", "--noinput", *target)
+        assert result.returncode == 0, result.stderr
+
+    def ok(release, title):
+        answer = api(later_releases, release, database_url, title)
+        assert (answer["get"], answer["post"]) == (200, 201), (release, answer)
+        return answer
+
+    migrate("v4")
+    ok("v4", "v4 on v4")
+    migrate("v5")
+    assert example.book_columns(database_url) == BOOK_COLUMNS_LATER["v5"]
+    ok("v4", "v4 on v5")  # the previous release, during v5's rollout
+    v5 = ok("v5", "v5 on v5")
+    assert (v5["book"]["published"], v5["book"]["year"]) == (1979, 1979)
+    migrate("v6")
+    # (SQLite rebuilds the table to make `published` nullable: same columns, another order.)
+    assert sorted(example.book_columns(database_url)) == sorted(BOOK_COLUMNS_LATER["v6"])
+    assert example.query(database_url, "SELECT count(*) FROM catalog_book WHERE year IS NULL") == [(0,)]
+    ok("v5", "v5 on v6")
+    v6 = ok("v6", "v6 on v6")
+    assert "published" not in v6["book"] and "published" not in v6["books"][0]
+    # v7's rollout: its drop is held back, so v6 and v7 both serve on v6's schema.
+    ok("v6", "v6 before v7's contract")
+    v7 = ok("v7", "v7 before its contract")
+    assert v7["book"]["year"] == 1979
+    migrate("v7")  # the contract phase
+    assert sorted(example.book_columns(database_url)) == sorted(BOOK_COLUMNS_LATER["v7"])
+    ok("v7", "v7 after its contract")
+    # Had the drop run before the rollout (v7-unmarked, which the preset refuses), v6's code
+    # would have failed: its model still has the field, so its INSERTs name the column.
+    assert api(later_releases, "v6", database_url, "v6 on v7")["post"] == 500
+    rows = example.query(database_url, "SELECT title, year FROM catalog_book ORDER BY id")
+    assert [title for title, _ in rows][4:] == [
+        "v4 on v4", "v4 on v5", "v5 on v5", "v5 on v6", "v6 on v6",
+        "v6 before v7's contract", "v7 before its contract", "v7 after its contract"]
+    assert all(year for _, year in rows)
+    check = example.manage(later_releases["v7"], database_url, "makemigrations", "--check", "--dry-run")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_expand_contract_history_on_sqlite(later_releases, tmp_path):
+    assert_expand_contract_history(later_releases, f"sqlite:///{tmp_path}/bookshop.sqlite3")
+
+
+def test_expand_contract_history_on_postgres(later_releases, postgres_database):
+    assert_expand_contract_history(later_releases, postgres_database)
