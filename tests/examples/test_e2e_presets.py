@@ -76,9 +76,10 @@ def columns(url):
 
 
 class ReadsAndWrites(threading.Thread):
-    """GET and POST /api/books on every RUNNING task of the service, round after round. An HTTP
-    error answer always counts; a refused connection only while the task is still meant to run
-    (a task being stopped by the rollout stops answering, which is not the schema's doing)."""
+    """GET and POST /api/books on every RUNNING task of the service that answered its health
+    check, round after round. An HTTP error answer always counts; a refused connection only while
+    the task is still meant to run (a task being stopped by the rollout stops answering, which is
+    not the schema's doing)."""
 
     def __init__(self, shop):
         super().__init__(daemon=True)
@@ -102,9 +103,18 @@ class ReadsAndWrites(threading.Thread):
 
     def run(self):
         n = 0
+        ready = set()
         while not self.stopping.is_set():
             for task in self.tasks():
                 ip = task_ip(task)
+                if task["taskArn"] not in ready:
+                    # A load balancer sends traffic once a task answers its health check; a
+                    # task still starting up is not serving yet.
+                    try:
+                        with urllib.request.urlopen(f"http://{ip}:8000/healthz", timeout=5):
+                            ready.add(task["taskArn"])
+                    except OSError:
+                        continue
                 n += 1
                 body = json.dumps({"title": f"Book {n}", "author": "Poller", "published": 2000,
                                    "year": 2000}).encode()
