@@ -55,3 +55,23 @@ def test_demo_releases_v2_gates_v3_and_releases_v4(tmp_path):
     assert re.search(r"after v2: worker logs -> worker \(release v2\): 4 books, fields .*slug", v2)
     assert "deploy: worker updated" not in v3
     assert re.search(r"after v4: worker logs -> worker \(release v4\): 4 books, fields .*price_cents", output)
+
+
+def test_demo_refuses_a_database_that_is_not_empty(tmp_path, postgres_database):
+    import psycopg
+
+    with psycopg.connect(postgres_database, autocommit=True) as connection:
+        connection.execute("CREATE TABLE catalog_book (id serial primary key)")
+    env = dict(os.environ)
+    env["SHIPMATE_DEMO_VENV"] = str(tmp_path / "venv")
+    env.pop("AWS_ENDPOINT_URL", None)
+    result = subprocess.run(
+        [os.environ["SHIPMATE_BIN"], "demo", "--database-url", postgres_database],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "is not empty (1 tables)" in result.stderr, result.stderr[-3000:]
+    assert "needs an empty database" in result.stderr
+    # It stopped before any release: no gate, no false failure counts.
+    assert "gated" not in result.stderr
+    assert "==> release" not in result.stderr

@@ -24,13 +24,20 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
     /// More diagnostics on stderr (-v: info, -vv: debug, -vvv: trace). `SHIPMATE_LOG` overrides.
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub(crate) verbose: u8,
     /// Only errors on stderr.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Global options")]
     pub(crate) quiet: bool,
     /// When to colour stderr: auto (a terminal without NO_COLOR), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, env = "SHIPMATE_COLOR")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        env = "SHIPMATE_COLOR",
+        help_heading = "Global options"
+    )]
     pub(crate) color: ColorChoice,
 }
 

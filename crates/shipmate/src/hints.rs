@@ -14,6 +14,12 @@ fn custom_endpoint() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
+/// Whether links into the AWS console mean anything: not when shipmate talks to another
+/// endpoint (`shipmate local`, a proxy), where they would point at resources that do not exist.
+pub(crate) fn console_links_apply() -> bool {
+    custom_endpoint().is_none()
+}
+
 /// Whether the endpoint is on this machine: most likely `shipmate local`.
 fn local_endpoint() -> Option<String> {
     custom_endpoint().filter(|url| {

@@ -507,6 +507,20 @@ pub(crate) fn finish(
 ) {
     report.exit_code = i32::from(status.code());
     report.result = status.result_name().to_owned();
+    if !crate::hints::console_links_apply() {
+        report.service_console_url = None;
+        for task in [
+            &mut report.migration,
+            &mut report.contract,
+            &mut report.post_deploy,
+            &mut report.task,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            task.console_url = None;
+        }
+    }
     if output == OutputFormat::Json {
         let mut value = serde_json::to_value(&*report).unwrap_or_default();
         if let Some(object) = value.as_object_mut() {

@@ -129,6 +129,10 @@ impl Demo<'_> {
             ),
         };
 
+        if args.database_url.is_some() {
+            ensure_empty_database(&venv, &database_url).await?;
+        }
+
         self.step(&format!(
             "shipmate local is serving ECS and CloudWatch Logs at {}",
             self.server.endpoint_url()
@@ -597,6 +601,37 @@ fn default_venv() -> PathBuf {
 
 /// Creates the virtualenv that plays the image's Python and installs the example's
 /// requirements into it, unless it already has exactly these requirements.
+/// The demo starts from v1's schema: a database that already has tables (an earlier demo run)
+/// would make its releases fail for reasons that have nothing to do with them. Said up front.
+async fn ensure_empty_database(venv: &Path, database_url: &str) -> anyhow::Result<()> {
+    const COUNT_TABLES: &str = "import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL']); print(c.execute(\"select count(*) from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')\").fetchone()[0])";
+    if !database_url.starts_with("postgres") {
+        return Ok(());
+    }
+    let output = tokio::process::Command::new(venv.join("bin").join("python"))
+        .args(["-c", COUNT_TABLES])
+        .env("DATABASE_URL", database_url)
+        .output()
+        .await
+        .context("cannot run the demo's Python to look at the database")?;
+    if !output.status.success() {
+        bail!(
+            "cannot connect to {database_url}: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("no error message")
+        );
+    }
+    let tables = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if tables != "0" {
+        bail!(
+            "the database at {database_url} is not empty ({tables} tables): the demo starts from release v1's schema and needs an empty database (create one, e.g. `createdb bookshop_demo`, or leave out --database-url to use a fresh SQLite file)"
+        );
+    }
+    Ok(())
+}
+
 async fn prepare_venv(printer: &Printer, example: &Path, venv: &Path) -> anyhow::Result<()> {
     let requirements = example.join("requirements.txt");
     let wanted = std::fs::read_to_string(&requirements)

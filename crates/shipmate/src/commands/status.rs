@@ -244,7 +244,11 @@ fn service_lines(status: &ServiceStatus, lines: &mut Vec<String>) {
             lines.push(format!("  task {} {outcome}", task_id(&task.task_arn)));
         }
     }
-    if let Some(url) = &status.console_url {
+    if let Some(url) = status
+        .console_url
+        .as_ref()
+        .filter(|_| crate::hints::console_links_apply())
+    {
         lines.push(format!("console: {url}"));
     }
 }
