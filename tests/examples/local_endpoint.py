@@ -5,6 +5,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -66,8 +67,11 @@ class LocalEndpoint:
         )
 
     def stderr(self):
+        if self._stderr.closed:
+            return self._last_stderr
         self._stderr.flush()
-        return (self.log_dir / "serve.stderr").read_text(errors="replace")[-4000:]
+        self._last_stderr = (self.log_dir / "serve.stderr").read_text(errors="replace")[-4000:]
+        return self._last_stderr
 
     def push(self, directory, image):
         """`shipmate local push DIR --image IMAGE`."""
@@ -109,5 +113,8 @@ class LocalEndpoint:
                 self.process.kill()
                 self.process.wait()
                 raise RuntimeError(f"`shipmate local serve` ignored SIGTERM for {timeout:.0f} s")
+        self.stderr()
         self._stderr.close()
+        # The server's log was for failures while it ran; nothing stays behind.
+        shutil.rmtree(self.log_dir, ignore_errors=True)
         return self.process.returncode

@@ -26,6 +26,18 @@ pub struct ImageStore {
     /// Whether `root` is ours to delete on [`ImageStore::remove_temporary`].
     temporary: bool,
     images: Arc<Mutex<BTreeMap<String, StoredImage>>>,
+    /// The temporary root, deleted when the last clone of the store goes (an endpoint dropped
+    /// without a shutdown, as tests do, leaves nothing behind).
+    _cleanup: Option<Arc<TemporaryRoot>>,
+}
+
+#[derive(Debug)]
+struct TemporaryRoot(PathBuf);
+
+impl Drop for TemporaryRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// What the store knows of one image name.
@@ -100,6 +112,7 @@ impl ImageStore {
             read_index(&root.join(INDEX_FILE))?
         };
         let store = ImageStore {
+            _cleanup: temporary.then(|| Arc::new(TemporaryRoot(root.clone()))),
             root,
             temporary,
             images: Arc::new(Mutex::new(images)),
