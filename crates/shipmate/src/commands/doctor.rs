@@ -17,12 +17,24 @@ use crate::settings::{OutputFormat, ReleaseFlags, TargetArgs, deploy_request};
 /// the execution role, the image, the network, a leftover lock or PAUSE hook. Exits 0 when no
 /// check fails (warnings allowed), 11 when one does.
 #[derive(Debug, clap::Args)]
+#[command(after_help = DOCTOR_HELP)]
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub(crate) target: TargetArgs,
     #[command(flatten)]
     pub(crate) flags: ReleaseFlags,
 }
+
+const DOCTOR_HELP: &str = "\
+Checks: credentials and region, cluster, services and their deployment controller, the container
+that gets the image, its awslogs log group, the execution role, the image, the network, a leftover
+release lock or PAUSE hook (docs/doctor.md).
+
+Exit codes:
+  0    no check failed (warnings allowed)
+  2    bad input or configuration
+  11   a check failed
+  130  interrupted (SIGINT/SIGTERM)";
 
 pub(crate) async fn doctor(args: DoctorArgs, printer: &Printer) -> ExitStatus {
     let request = match deploy_request(&args.target, &args.flags) {
