@@ -162,6 +162,12 @@ fn assert_fails_only(
     assert!(failed_hint.contains(hint), "{failed_hint}");
 }
 
+/// Stops the endpoint: its task processes and its temporary image store go with it.
+async fn shut_down(env: Env) {
+    let Env { server, .. } = env;
+    server.shutdown().await;
+}
+
 fn assert_read_only(env: &Env) {
     let operations: Vec<String> = env
         .server
@@ -243,6 +249,7 @@ async fn a_sound_setup_passes_reading_only() {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
     assert_read_only(&env);
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,6 +306,7 @@ async fn a_missing_log_group_fails_and_plan_warns_about_it() {
         "{}",
         plan.stderr
     );
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,6 +333,7 @@ async fn an_image_not_pushed_fails() {
         "image web:9 is not in the store of shipmate local",
         "shipmate local push <dir> --image web:9",
     );
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,6 +351,7 @@ async fn no_execution_role_on_fargate_with_awslogs_fails() {
         "web:1 has no execution role, but container `app` logs to awslogs",
         "executionRoleArn",
     );
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,6 +365,7 @@ async fn an_unknown_container_fails() {
         "has no container named `nope` (containers: app)",
         "--container",
     );
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,6 +415,7 @@ async fn a_leftover_lock_fails() {
         "is held by release r-dead (deploy of web:2 by ci@gone, migrating), silent for 1h",
         "`shipmate unlock --cluster prod --service web` releases the lock",
     );
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,6 +448,7 @@ async fn an_unknown_cluster_fails_with_nothing_else_checked() {
             .all(|(name, _, _)| name == "aws_access" || name == "image"),
         "{report:#}"
     );
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,6 +476,7 @@ async fn a_code_deploy_service_warns_unless_migrate_only() {
             .all(|(name, _, _)| name != "deployment_controller"),
         "{report:#}"
     );
+    shut_down(env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,4 +495,5 @@ async fn no_credentials_is_a_failed_check_not_a_crash() {
         "cannot call ECS",
         "AWS_PROFILE",
     );
+    shut_down(env).await;
 }
