@@ -44,7 +44,7 @@ pub enum ClientError {
         code: String,
         message: String,
     },
-    #[error("the endpoint at {endpoint} answered something that is not a push result: {body}")]
+    #[error("the endpoint at {endpoint} answered something shipmate cannot read: {body}")]
     Unexpected { endpoint: String, body: String },
 }
 
@@ -119,6 +119,42 @@ pub async fn push_archive(
             .map(str::to_owned)
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
     })
+}
+
+/// The images in the endpoint's store (`GET /_shipmate/images`).
+pub async fn list_images(endpoint: &str) -> Result<Vec<PushedImage>, ClientError> {
+    #[derive(Deserialize)]
+    struct Listed {
+        images: Vec<PushedImage>,
+    }
+    let base = base_url(endpoint)?;
+    let uri = format!("{base}/_shipmate/images");
+    let request = http::Request::get(&uri)
+        .body(Full::new(Bytes::new()))
+        .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let connect_error = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Connect {
+        endpoint: base.clone(),
+        source,
+    };
+    let response = client
+        .request(request)
+        .await
+        .map_err(|error| connect_error(Box::new(error)))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|error| connect_error(Box::new(error)))?
+        .to_bytes();
+    match serde_json::from_slice::<Listed>(&body) {
+        Ok(listed) if status.is_success() => Ok(listed.images),
+        _ => Err(ClientError::Unexpected {
+            endpoint: base.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }),
+    }
 }
 
 /// `http://host:port` without a trailing slash.

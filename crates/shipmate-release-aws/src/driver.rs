@@ -97,6 +97,14 @@ impl Driver {
         self.drive(release::plan(request, pending)).await
     }
 
+    /// `shipmate doctor`: the checks, each with its finding.
+    pub async fn doctor(
+        &self,
+        request: release::DoctorRequest,
+    ) -> Result<shipmate_release::doctor::Diagnosis, ReleaseError> {
+        self.drive(release::doctor(request)).await
+    }
+
     pub async fn status(&self, request: UnlockRequest) -> Result<Status, ReleaseError> {
         self.drive(release::status(request)).await
     }
@@ -442,6 +450,9 @@ impl Driver {
                     frames: Vec::new(),
                 },
             },
+            Command::DescribeLogGroups { prefix } => Observation::LogGroups(
+                crate::logs::describe_log_groups(&self.ecs.clients, &prefix).await?,
+            ),
             Command::Sleep { until_ms } => self.sleep_until(run, until_ms).await,
         };
         Ok(observation)

@@ -257,8 +257,11 @@ fn container_choice(definition: &ContainerDefinition) -> ContainerChoice {
                 driver: config.log_driver().as_str().to_owned(),
                 group: option("awslogs-group"),
                 stream_prefix: option("awslogs-stream-prefix"),
+                create_group: option("awslogs-create-group")
+                    .is_some_and(|value| value.eq_ignore_ascii_case("true")),
             }
         }),
+        secrets: !definition.secrets().is_empty() || definition.repository_credentials().is_some(),
     }
 }
 
@@ -275,6 +278,13 @@ pub(crate) fn task_definition_view(described: &Described) -> TaskDefinitionView 
             .collect(),
         cpu: td.cpu().map(str::to_owned),
         memory: td.memory().map(str::to_owned),
+        execution_role_arn: td.execution_role_arn().map(str::to_owned),
+        network_mode: td.network_mode().map(|mode| mode.as_str().to_owned()),
+        requires_compatibilities: td
+            .requires_compatibilities()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
         unknown_members: described.unknown_members.clone(),
     }
 }

@@ -181,3 +181,32 @@ async fn follow(
         }
     }
 }
+
+/// DescribeLogGroups with `logGroupNamePrefix`, every page: the names of the groups found.
+pub(crate) async fn describe_log_groups(
+    clients: &Clients,
+    prefix: &str,
+) -> Result<Vec<String>, Fault> {
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let output = clients
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(prefix)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| fault("DescribeLogGroups", &e))?;
+        names.extend(
+            output
+                .log_groups()
+                .iter()
+                .filter_map(|group| group.log_group_name().map(str::to_owned)),
+        );
+        match output.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => return Ok(names),
+        }
+    }
+}

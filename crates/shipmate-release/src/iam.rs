@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 /// Every AWS action shipmate calls (deploy with rollback and post-deploy, run, plan, status,
-/// rollback), in the policy's order.
-pub const ACTIONS: [&str; 17] = [
+/// rollback, doctor), in the policy's order.
+pub const ACTIONS: [&str; 18] = [
     "ecs:DescribeServices",
     "ecs:UpdateService",
     "ecs:ListServiceDeployments",
@@ -24,6 +24,7 @@ pub const ACTIONS: [&str; 17] = [
     "ecs:TagResource",
     "ecs:DeregisterTaskDefinition",
     "logs:GetLogEvents",
+    "logs:DescribeLogGroups",
     "iam:PassRole",
 ];
 
@@ -214,6 +215,14 @@ pub fn policy(scope: &PolicyScope) -> Value {
                 "Effect": "Allow",
                 "Action": ["logs:GetLogEvents"],
                 "Resource": log_streams,
+            },
+            {
+                // `shipmate doctor` and `plan`: does the awslogs log group exist? A list call,
+                // which CloudWatch Logs scopes to the account's groups, not to one.
+                "Sid": "FindTheLogGroups",
+                "Effect": "Allow",
+                "Action": ["logs:DescribeLogGroups"],
+                "Resource": format!("{}:log-group:*", scope.prefix("logs")),
             },
             {
                 "Sid": "PassTheTaskRolesToEcs",

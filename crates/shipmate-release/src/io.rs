@@ -20,6 +20,12 @@ pub struct TaskDefinitionView {
     /// Task-level size, as registered (`1024`, `1 vCPU`, …).
     pub cpu: Option<String>,
     pub memory: Option<String>,
+    /// The role ECS uses to pull from a private registry, send awslogs and read secrets.
+    pub execution_role_arn: Option<String>,
+    /// `awsvpc`, `bridge`, `host` or `none` (`None`: ECS's default for the launch type).
+    pub network_mode: Option<String>,
+    /// `FARGATE`, `EC2`, `EXTERNAL`, `MANAGED_INSTANCES`.
+    pub requires_compatibilities: Vec<String>,
     /// Members ECS returned that the SDK shipmate is built on does not know
     /// (`trustedExecutionConfiguration`, `containerDefinitions[app].restartPolicy`): a copy of
     /// this task definition would silently drop them.
@@ -192,6 +198,12 @@ pub enum Command {
         role: TaskRole,
     },
 
+    // CloudWatch Logs.
+    /// DescribeLogGroups with `logGroupNamePrefix`, every page: the names found.
+    DescribeLogGroups {
+        prefix: String,
+    },
+
     /// Waits until `until_ms` (or until cancelled).
     Sleep {
         until_ms: i64,
@@ -242,6 +254,8 @@ pub enum Observation {
         /// The preset frames among them (see [`crate::preset::FRAME_PREFIX`]), in log order.
         frames: Vec<String>,
     },
+    /// DescribeLogGroups: the names of the groups with the prefix asked.
+    LogGroups(Vec<String>),
     Woke,
     /// SIGINT/SIGTERM arrived while sleeping.
     Cancelled,

@@ -10,6 +10,7 @@ pub mod codedeploy;
 pub mod command;
 pub mod config;
 pub mod deployment;
+pub mod doctor;
 pub mod duration;
 pub mod error;
 pub mod event;

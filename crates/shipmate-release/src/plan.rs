@@ -14,6 +14,8 @@ pub struct ContainerChoice {
     pub image: String,
     /// Its `logConfiguration`, when it has one.
     pub logs: Option<LogSettings>,
+    /// It has `secrets` or `repositoryCredentials` (read by the task execution role).
+    pub secrets: bool,
 }
 
 /// A container's `logConfiguration`, as far as following its awslogs stream needs.
@@ -22,6 +24,8 @@ pub struct LogSettings {
     pub driver: String,
     pub group: Option<String>,
     pub stream_prefix: Option<String>,
+    /// `awslogs-create-group` is `true`: the group is created when the task starts.
+    pub create_group: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -387,6 +391,7 @@ mod tests {
             essential,
             image: format!("{name}:1"),
             logs: None,
+            secrets: false,
         }
     }
 
@@ -397,6 +402,7 @@ mod tests {
             essential,
             image: image.to_owned(),
             logs: None,
+            secrets: false,
         };
         let task = vec![
             container("web", true, "123.dkr.ecr/shop:41"),

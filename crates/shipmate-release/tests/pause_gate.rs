@@ -150,9 +150,13 @@ impl Scripted {
                         essential: true,
                         image: if arn == V1 { "web:1" } else { "web:2" }.to_owned(),
                         logs: None,
+                        secrets: false,
                     }],
                     cpu: None,
                     memory: None,
+                    execution_role_arn: None,
+                    network_mode: None,
+                    requires_compatibilities: Vec::new(),
                     unknown_members: Vec::new(),
                 })
             }

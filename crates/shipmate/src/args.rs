@@ -60,6 +60,9 @@ pub(crate) enum Command {
     Run(commands::run::RunArgs),
     /// Show what `deploy` would do, changing nothing.
     Plan(commands::plan::PlanArgs),
+    /// Check, reading only, what would make a release fail before it does (log group, execution
+    /// role, image, network, a leftover lock, …), with a hint for each problem.
+    Doctor(commands::doctor::DoctorArgs),
     /// Show where services stand: deployments, the release lock, recent releases.
     Status(commands::status::StatusArgs),
     /// Roll services back to what was live before their last release, and wait.

@@ -28,6 +28,8 @@ pub enum ExitStatus {
     MigrationRefused,
     /// 10: the contract phase failed; the new code keeps running.
     ContractFailed,
+    /// 11: `shipmate doctor` found a check that failed.
+    ChecksFailed,
     /// 130: interrupted by SIGINT/SIGTERM.
     Interrupted,
     /// A command run as a task: its exit code is ours.
@@ -48,6 +50,7 @@ impl ExitStatus {
             ExitStatus::Superseded => 8,
             ExitStatus::MigrationRefused => 9,
             ExitStatus::ContractFailed => 10,
+            ExitStatus::ChecksFailed => 11,
             ExitStatus::Interrupted => 130,
             ExitStatus::External(code) => code,
         }
@@ -67,6 +70,7 @@ impl ExitStatus {
             ExitStatus::Superseded => "superseded",
             ExitStatus::MigrationRefused => "migration_refused",
             ExitStatus::ContractFailed => "contract_failed",
+            ExitStatus::ChecksFailed => "checks_failed",
             ExitStatus::Interrupted => "interrupted",
             ExitStatus::External(0) => "succeeded",
             ExitStatus::External(_) => "command_failed",
@@ -111,6 +115,7 @@ Exit codes:
   8    superseded: a newer release went live first (or another deployment replaced this one)
   9    migration refused by the preset before any schema change (it would break the serving code)
   10   the contract phase failed after the deployment completed (the new code keeps running)
+  11   shipmate doctor: a check failed (warnings alone exit 0)
   130  interrupted (SIGINT/SIGTERM)";
 
 impl From<ExitStatus> for ExitCode {

@@ -1,6 +1,9 @@
 //! `hint:` lines for the failures people hit most, rendered at the edge from the typed error.
 
 use shipmate_release::config::OnCancel;
+use shipmate_release::deployment::PAUSE_STAGE;
+use shipmate_release::doctor::Finding;
+use shipmate_release::duration::format_duration;
 use shipmate_release::error::ReleaseError;
 use shipmate_release::event::TaskRole;
 use shipmate_release::fault::{AwsError, AwsErrorKind};
@@ -21,7 +24,7 @@ pub(crate) fn console_links_apply() -> bool {
 }
 
 /// Whether the endpoint is on this machine: most likely `shipmate local`.
-fn local_endpoint() -> Option<String> {
+pub(crate) fn local_endpoint() -> Option<String> {
     custom_endpoint().filter(|url| {
         url.contains("://127.") || url.contains("://localhost") || url.contains("://[::1]")
     })
@@ -235,6 +238,132 @@ fn aws_hint(error: &AwsError) -> Option<String> {
             _ => return None,
         },
         AwsErrorKind::Other => return None,
+    };
+    Some(text)
+}
+
+/// What the `hint:` of a `shipmate doctor` check needs beyond the finding.
+pub(crate) struct DoctorContext<'a> {
+    pub(crate) cluster: &'a str,
+    pub(crate) services: &'a [String],
+    /// `--lock-key`, when the release names one.
+    pub(crate) lock_key: Option<&'a str>,
+}
+
+/// The `hint:` of a check that did not pass: what to do about it.
+pub(crate) fn doctor_hint(finding: &Finding, context: &DoctorContext<'_>) -> Option<String> {
+    let cluster = context.cluster;
+    let target = format!(
+        "--cluster {cluster} {}{}",
+        Services(context.services).flags(),
+        context
+            .lock_key
+            .map(|key| format!(" --lock-key {key}"))
+            .unwrap_or_default()
+    );
+    let text = match finding {
+        Finding::Unreachable { error } | Finding::Unchecked { error, .. } => {
+            let hints = hints(error, cluster, context.services);
+            if hints.is_empty() {
+                return None;
+            }
+            hints.join("; ")
+        }
+        Finding::ClusterMissing { .. } => {
+            "check --cluster (or [service] cluster) and the region (AWS_REGION, or the profile's)"
+                .to_owned()
+        }
+        Finding::ServiceMissing { .. } => format!(
+            "check --service (or [service] service); `aws ecs list-services --cluster {cluster}` lists the cluster's services"
+        ),
+        Finding::ServiceNotActive { .. } => {
+            "a DRAINING or INACTIVE service cannot be deployed: create it again, or release another one".to_owned()
+        }
+        Finding::Controller {
+            service,
+            controller,
+            ..
+        } => {
+            let error = ReleaseError::Controller {
+                cluster: cluster.to_owned(),
+                service: service.clone(),
+                controller: controller.clone(),
+            };
+            hints(&error, cluster, context.services).join("; ")
+        }
+        Finding::ContainerUnclear { error } => {
+            hints(&ReleaseError::Container(error.clone()), cluster, context.services).join("; ")
+        }
+        Finding::LogGroupMissing { group, .. } => format!(
+            "create it: aws logs create-log-group --log-group-name {group} (or set awslogs-create-group to \"true\" in the container's log options; the execution role then needs logs:CreateLogGroup)"
+        ),
+        Finding::ExecutionRoleMissing { task_definition, .. } => format!(
+            "register a revision of {} with executionRoleArn: a role ecs-tasks.amazonaws.com can assume, with the AmazonECSTaskExecutionRolePolicy managed policy (and secretsmanager:GetSecretValue or ssm:GetParameters for secrets), then update the service to it; --migrate-execution-role covers the migration task only",
+            task_definition.split(':').next().unwrap_or(task_definition)
+        ),
+        Finding::ImageNotInStore { image, endpoint } => format!(
+            "push it: shipmate local push <dir> --image {image} --endpoint {endpoint}"
+        ),
+        Finding::ImageStoreUnreadable { endpoint, .. } => {
+            format!("is shipmate local running at {endpoint} (`shipmate local serve`)?")
+        }
+        Finding::ImageInEcr { ecr, .. } => format!(
+            "aws ecr describe-images --registry-id {} --region {} --repository-name {} --image-ids {}",
+            ecr.account, ecr.region, ecr.repository, ecr.image_id
+        ),
+        Finding::ImageNotChecked { image } => format!(
+            "`docker manifest inspect {image}` (or the registry's own tools) tells whether it was pushed"
+        ),
+        Finding::NetworkMissing | Finding::NoSubnets => format!(
+            "give the service subnets (and security groups): aws ecs update-service --cluster {cluster} --service <service> --network-configuration 'awsvpcConfiguration={{subnets=[…],securityGroups=[…]}}'"
+        ),
+        Finding::NoSecurityGroups { .. } => {
+            "name the security groups in the service's awsvpcConfiguration: the VPC's default group may not allow what the tasks need".to_owned()
+        }
+        Finding::PrivateSubnets { ecr: true, .. } => {
+            "private subnets need a NAT gateway or VPC endpoints for ECR (ecr.api, ecr.dkr), S3 (gateway endpoint, where ECR keeps the layers) and CloudWatch Logs (logs); subnets with an internet gateway need assignPublicIp ENABLED".to_owned()
+        }
+        Finding::PrivateSubnets { ecr: false, .. } => {
+            "private subnets need a NAT gateway to reach the image's registry (and VPC endpoints or the NAT gateway for CloudWatch Logs); subnets with an internet gateway need assignPublicIp ENABLED".to_owned()
+        }
+        Finding::LockHeld { .. } => format!(
+            "a release started now waits behind it for up to --lock-timeout; `shipmate status {target}` shows it"
+        ),
+        Finding::LockLeftOver {
+            holder,
+            lease_ms,
+            migrating,
+            ..
+        } => {
+            let lease = format_duration(std::time::Duration::from_millis(
+                u64::try_from(*lease_ms).unwrap_or(0),
+            ));
+            let task = holder.as_ref().and_then(|h| h.migration_task.as_deref());
+            match (task, migrating) {
+                (Some(task), Some(true)) => format!(
+                    "its migration task {task} still runs: let it finish (aws ecs describe-tasks --cluster {cluster} --tasks {task}), then `shipmate unlock {target}` releases the lock (it asks first)"
+                ),
+                _ => format!(
+                    "`shipmate status {target}` shows what that release did; `shipmate unlock {target}` releases the lock (it asks first); left alone, the next release takes it over once the holder is silent for the lock lease ({lease})"
+                ),
+            }
+        }
+        Finding::LeftoverHook { .. } => format!(
+            "the next shipmate release of the service removes it; until then a deployment started without shipmate (console, CLI, Terraform) waits at {PAUSE_STAGE} and is rolled back when the hook times out"
+        ),
+        Finding::Reached { .. }
+        | Finding::ClusterFound { .. }
+        | Finding::ServiceActive { .. }
+        | Finding::Containers { .. }
+        | Finding::LogGroupFound { .. }
+        | Finding::LogGroupCreatedOnStart { .. }
+        | Finding::ExecutionRoleSet { .. }
+        | Finding::ExecutionRoleNotNeeded { .. }
+        | Finding::ImageInStore { .. }
+        | Finding::NetworkNotAwsvpc { .. }
+        | Finding::NetworkFine { .. }
+        | Finding::LockFree { .. }
+        | Finding::NoLeftoverHook { .. } => return None,
     };
     Some(text)
 }

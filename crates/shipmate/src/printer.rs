@@ -63,6 +63,22 @@ impl Printer {
         }
     }
 
+    /// `warning: …` and its `hint: …` line, unless `--quiet`.
+    pub fn warning(&self, warning: &str, hint: Option<&str>) {
+        if self.quiet {
+            return;
+        }
+        let prefix = if self.color {
+            "\x1b[1;33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
+        eprintln!("{prefix}: {warning}");
+        if let Some(hint) = hint {
+            self.hint(hint);
+        }
+    }
+
     /// A `hint: …` line after an error.
     pub fn hint(&self, hint: &str) {
         let prefix = if self.color {

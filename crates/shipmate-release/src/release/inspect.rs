@@ -117,7 +117,7 @@ pub(crate) async fn newest_revision(ctx: &mut Ctx, family: &str) -> Result<Optio
     }
 }
 
-async fn lock_view(ctx: &mut Ctx, family: &str) -> Result<LockView, Stop> {
+pub(super) async fn lock_view(ctx: &mut Ctx, family: &str) -> Result<LockView, Stop> {
     let open = match ctx
         .call(Command::ListOpenEntries {
             family: family.to_owned(),

@@ -1,9 +1,11 @@
 //! The release commands as machines (observations in, commands out; see [`crate::machine`]):
-//! `deploy`, `rollback`, `run`, and the read-only `plan`, `status` and `unlock` inspections.
+//! `deploy`, `rollback`, `run`, and the read-only `plan`, `status`, `doctor` and `unlock`
+//! inspections.
 //! Every decision a release takes is in these flows; the driver only executes their commands.
 
 mod ctx;
 mod deploy;
+mod doctor;
 mod finish;
 mod inspect;
 mod lock;
@@ -24,6 +26,7 @@ use crate::ledger::EntryOutcome;
 use crate::machine::{Io, Machine};
 use crate::report::Report;
 
+pub use doctor::{DoctorRequest, doctor};
 pub use inspect::{
     LockView, ServiceStatus, Status, UnlockRequest, plan, status, unlock_close, unlock_inspect,
 };

@@ -503,9 +503,13 @@ impl World {
                         essential: true,
                         image: revision.image.clone(),
                         logs: None,
+                        secrets: false,
                     }],
                     cpu: None,
                     memory: None,
+                    execution_role_arn: None,
+                    network_mode: None,
+                    requires_compatibilities: Vec::new(),
                     unknown_members: Vec::new(),
                 }),
                 None => Observation::Failed(shipmate_release::fault::Fault::unexpected(
@@ -578,6 +582,7 @@ impl World {
                 lines: 0,
                 frames: Vec::new(),
             },
+            Command::DescribeLogGroups { .. } => Observation::LogGroups(Vec::new()),
             Command::Sleep { .. } => Observation::Woke,
         }
     }

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod deploy;
+pub(crate) mod doctor;
 pub(crate) mod iam_policy;
 pub(crate) mod local;
 pub(crate) mod plan;
@@ -19,6 +20,7 @@ pub(crate) async fn run(command: Command, printer: &Printer) -> ExitStatus {
         Command::Finish(args) => deploy::finish_release(args, printer).await,
         Command::Run(args) => run::run(args, printer).await,
         Command::Plan(args) => plan::plan(args, printer).await,
+        Command::Doctor(args) => doctor::doctor(args, printer).await,
         Command::Status(args) => status::status(args, printer).await,
         Command::Rollback(args) => rollback::rollback(args, printer).await,
         Command::Unlock(args) => unlock::unlock(args, printer).await,

@@ -8,6 +8,7 @@ use shipmate_release::plan::{Launch, Plan, ServicePlan};
 use shipmate_release::preset::MigrationPlan;
 
 use crate::exit::ExitStatus;
+use crate::hints::DoctorContext;
 use crate::printer::Printer;
 use crate::render::short_td;
 use crate::session::{Session, report_error};
@@ -15,6 +16,7 @@ use crate::settings::{OutputFormat, ReleaseFlags, TargetArgs, deploy_request};
 
 /// Show what `deploy` would do with the same arguments, changing nothing: per service, every
 /// container with its image before and after; the migration, its shape and launch; the lock.
+/// `shipmate doctor`'s checks that do not pass are shown as warnings.
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
     #[command(flatten)]
@@ -41,7 +43,8 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
     let session = Session::start(&args.target, printer, &request.cluster).await;
     let cluster = request.cluster.clone();
     let services = request.services.clone();
-    let outcome = session.driver.plan(request, args.pending).await;
+    let lock_key = request.lock.key.clone();
+    let outcome = session.driver.plan(request.clone(), args.pending).await;
     session.end_progress();
     let plan = match outcome {
         Ok(plan) => plan,
@@ -49,6 +52,16 @@ pub(crate) async fn plan(args: PlanArgs, printer: &Printer) -> ExitStatus {
             return report_error(printer, &error, &cluster, &services);
         }
     };
+    // doctor's checks, as warnings: what would make the release fail (plan's exit code stays).
+    if let Ok(diagnosis) = super::doctor::diagnose(&session, request).await {
+        session.end_progress();
+        let context = DoctorContext {
+            cluster: &cluster,
+            services: &services,
+            lock_key: lock_key.as_deref(),
+        };
+        super::doctor::warn_about(printer, &diagnosis, &context);
+    }
     if args.target.output == OutputFormat::Json {
         printer.data(&serde_json::to_string(&plan).unwrap_or_default());
         return ExitStatus::Success;

@@ -4,6 +4,7 @@
 //! let something happen.
 
 mod deploy;
+mod doctor;
 mod failures;
 mod harness;
 mod history;
