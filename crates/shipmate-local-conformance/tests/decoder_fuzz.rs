@@ -81,9 +81,16 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("tokio runtime");
+        // The harness lives as long as the test binary (a static is never dropped): its images
+        // go under cargo's scratch directory rather than a temporary one nobody would remove.
+        let state = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("decoder-fuzz");
+        let _ = std::fs::remove_dir_all(&state);
         let engine = runtime
-            .block_on(Engine::start(EngineConfig::default()))
-            .expect("engine starts in memory");
+            .block_on(Engine::start(EngineConfig {
+                state_dir: Some(state),
+                ..EngineConfig::default()
+            }))
+            .expect("engine starts");
         Harness { runtime, engine }
     })
 }

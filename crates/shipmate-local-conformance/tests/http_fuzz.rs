@@ -40,8 +40,17 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("tokio runtime");
+        // The harness lives as long as the test binary (a static is never dropped): its state
+        // goes under cargo's scratch directory rather than a temporary one nobody would remove.
+        let state = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("http-fuzz");
+        let _ = std::fs::remove_dir_all(&state);
         let server = runtime
-            .block_on(shipmate_local_server::start(Default::default()))
+            .block_on(shipmate_local_server::start(
+                shipmate_local_server::ServerConfig {
+                    state_dir: Some(state),
+                    ..Default::default()
+                },
+            ))
             .expect("endpoint starts");
         Harness {
             runtime,

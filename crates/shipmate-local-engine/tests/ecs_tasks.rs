@@ -1170,6 +1170,8 @@ async fn task_processes_die_with_a_killed_endpoint() {
         std::io::Write::flush(&mut stdout).unwrap();
         std::future::pending::<()>().await;
     }
+    // The killed endpoint cannot clean up after itself: its temporary files go here.
+    let scratch = tempfile::tempdir().unwrap();
     let mut endpoint = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -1177,6 +1179,7 @@ async fn task_processes_die_with_a_killed_endpoint() {
             "--nocapture",
         ])
         .env(ORPHAN_CHILD, "1")
+        .env("TMPDIR", scratch.path())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
