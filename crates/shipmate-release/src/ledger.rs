@@ -680,7 +680,8 @@ pub fn assess_ahead(entry: &Entry, now_ms: i64, lease_ms: i64) -> Ahead {
 /// newest first, the new release's own entry excluded). Returns the successful migration task.
 pub fn prior_migration<'a>(entries: &'a [Entry], release_id: &str) -> Option<&'a str> {
     for entry in entries {
-        let Some(record) = &entry.record else {
+        // A `finish` of a release shares its id and migrates nothing of its own.
+        let Some(record) = entry.record.as_ref().filter(|r| r.kind != Kind::Finish) else {
             continue;
         };
         if record.release_id == release_id {
@@ -775,6 +776,16 @@ pub fn contract_after<'a>(entries: &'a [Entry], service: &str, target: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finish_entry_does_not_hide_its_release_migration() {
+        let deployed = released("r1", V1, V2, EntryOutcome::Deployed);
+        let mut finish = Record::new("r1", Kind::Finish, "prod", &["web".to_owned()]);
+        finish.outcome = Some(EntryOutcome::Succeeded);
+        finish.state = State::Closed;
+        let entries = vec![entry(2, finish), entry(1, deployed)];
+        assert_eq!(prior_migration(&entries, "r1"), Some("arn:task/r1"));
+    }
 
     #[test]
     fn a_rollback_past_an_applied_contract_is_found() {

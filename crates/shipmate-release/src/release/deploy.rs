@@ -1036,9 +1036,10 @@ async fn look_back(
         })
     })
     .await?;
-    let own = entries
-        .iter()
-        .position(|e| e.release_id() == Some(release_id));
+    let own = entries.iter().position(|e| {
+        e.release_id() == Some(release_id)
+            && e.record.as_ref().is_some_and(|r| r.kind != Kind::Finish)
+    });
     if let Some(own) = own {
         let lost = entries[own].record.as_ref().is_some_and(|r| {
             matches!(

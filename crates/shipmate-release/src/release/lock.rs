@@ -122,7 +122,14 @@ async fn take_ticket_and_wait(ctx: &mut Ctx, request: &LockRequest) -> Result<()
     let lease_ms = ms(request.lease);
     let ours = known
         .iter()
-        .filter(|e| e.open && e.release_id() == Some(request.record.release_id.as_str()))
+        // The same release and the same command (`finish` shares its release's id).
+        .filter(|e| {
+            e.open
+                && e.release_id() == Some(request.record.release_id.as_str())
+                && e.record
+                    .as_ref()
+                    .is_some_and(|r| r.kind == request.record.kind)
+        })
         .min_by_key(|e| e.revision)
         .cloned();
     let held = match ours {
