@@ -745,6 +745,44 @@ fn outcomes(ctx: &Ctx) -> String {
         .join(", ")
 }
 
+/// The post-deploy command, from the release's revision with its service's network, then the
+/// release closes: live either way, the command does not undo it.
+pub(super) async fn post_deploy(
+    ctx: &mut Ctx,
+    request: &DeployRequest,
+    source: &MigrationSource,
+    command: &[String],
+) -> Result<(), Stop> {
+    ctx.enter(Phase::PostDeploy);
+    let release_id = ctx.report.release_id.clone().unwrap_or_default();
+    let mut spec = spec_for_service(
+        Some(&source.service),
+        &source.td.arn,
+        &source.container,
+        command.to_vec(),
+        request.launch_type.as_deref(),
+        request.allow_spot,
+    );
+    spec.started_by = ids::post_deploy_started_by(&release_id);
+    let followed = tasks::run_one_off(
+        ctx,
+        OneOff {
+            role: TaskRole::PostDeploy,
+            spec,
+            td: &source.td,
+            timeout_ms: ms(request.post_deploy_timeout),
+            poll_ms: ms(request.poll_interval),
+            quiet_ms: ms(request.log_quiet_period),
+            on_cancel: request.on_cancel,
+        },
+    )
+    .await?;
+    let verdict = tasks::gate(TaskRole::PostDeploy, &followed);
+    ctx.await_logs().await?;
+    lock::close(ctx, EntryOutcome::Succeeded).await?;
+    verdict.map_err(Stop::Error)
+}
+
 /// The release is live: post-deploy (when something changed), then close.
 async fn finish_live(
     ctx: &mut Ctx,
@@ -759,35 +797,7 @@ async fn finish_live(
         }
     }
     if let (Some(command), true) = (&request.post_deploy, migrated_now || updated_now) {
-        ctx.enter(Phase::PostDeploy);
-        let release_id = ctx.report.release_id.clone().unwrap_or_default();
-        let mut spec = spec_for_service(
-            Some(&source.service),
-            &source.td.arn,
-            &source.container,
-            command.clone(),
-            request.launch_type.as_deref(),
-            request.allow_spot,
-        );
-        spec.started_by = ids::post_deploy_started_by(&release_id);
-        let followed = tasks::run_one_off(
-            ctx,
-            OneOff {
-                role: TaskRole::PostDeploy,
-                spec,
-                td: &source.td,
-                timeout_ms: ms(request.post_deploy_timeout),
-                poll_ms: ms(request.poll_interval),
-                quiet_ms: ms(request.log_quiet_period),
-                on_cancel: request.on_cancel,
-            },
-        )
-        .await?;
-        let verdict = tasks::gate(TaskRole::PostDeploy, &followed);
-        ctx.await_logs().await?;
-        // Live either way: the post-deploy command does not undo the release.
-        lock::close(ctx, EntryOutcome::Succeeded).await?;
-        return verdict.map_err(Stop::Error);
+        return post_deploy(ctx, request, source, command).await;
     }
     ctx.await_logs().await?;
     let outcome = if migrated_now || updated_now {

@@ -5,7 +5,7 @@
 //! nothing to do; a newer release that went live since means there is nothing left to finish.
 
 use crate::error::ReleaseError;
-use crate::event::{Event, Phase, TaskRole};
+use crate::event::{Event, Phase};
 use crate::ids::{self, ReleaseInputs};
 use crate::ledger::{self, Contract, Entry, EntryOutcome, Kind, Record, State};
 use crate::plan::{command_container, containers_to_release};
@@ -14,7 +14,6 @@ use super::ctx::{Ctx, Stop, ms};
 use super::lock::{self, LockRequest};
 use super::migrate::MigrationSource;
 use super::rollout::{self, Rollout, RolloutEnd, SeenAll, service_report};
-use super::tasks::{self, OneOff, spec_for_service};
 use super::{DeployRequest, cleanup};
 
 pub(crate) async fn finish(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), ReleaseError> {
@@ -200,33 +199,7 @@ async fn run(ctx: &mut Ctx, request: &DeployRequest) -> Result<(), Stop> {
         super::presets::contract(ctx, request, &source).await?;
     }
     if let Some(command) = &request.post_deploy {
-        ctx.enter(Phase::PostDeploy);
-        let mut spec = spec_for_service(
-            Some(&source.service),
-            &source.td.arn,
-            &source.container,
-            command.clone(),
-            request.launch_type.as_deref(),
-            request.allow_spot,
-        );
-        spec.started_by = ids::post_deploy_started_by(&release_id);
-        let followed = tasks::run_one_off(
-            ctx,
-            OneOff {
-                role: TaskRole::PostDeploy,
-                spec,
-                td: &source.td,
-                timeout_ms: ms(request.post_deploy_timeout),
-                poll_ms: ms(request.poll_interval),
-                quiet_ms: ms(request.log_quiet_period),
-                on_cancel: request.on_cancel,
-            },
-        )
-        .await?;
-        let verdict = tasks::gate(TaskRole::PostDeploy, &followed);
-        ctx.await_logs().await?;
-        lock::close(ctx, EntryOutcome::Succeeded).await?;
-        return verdict.map_err(Stop::Error);
+        return super::deploy::post_deploy(ctx, request, &source, command).await;
     }
     ctx.await_logs().await?;
     lock::close(ctx, EntryOutcome::Succeeded).await

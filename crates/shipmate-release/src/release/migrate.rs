@@ -4,7 +4,7 @@
 
 use crate::event::{Event, TaskRole};
 use crate::ids;
-use crate::io::{LogFollowSpec, TaskDefinitionView};
+use crate::io::{LogFollowSpec, TaskDefinitionView, TaskSpec};
 use crate::ledger::MigrationRecord;
 use crate::service::ServiceView;
 use crate::task::{TaskProgress, TaskView, assess_task_for, is_replay};
@@ -21,6 +21,34 @@ pub(super) struct MigrationSource {
     pub(super) service: ServiceView,
     pub(super) td: TaskDefinitionView,
     pub(super) container: String,
+}
+
+/// A one-off task like the migration: from `source`'s revision with its service's network and
+/// launch settings, and the migration's own shape (sizes, environment, roles). The migration,
+/// and a preset's other phases, run this way.
+pub(super) fn migration_spec(
+    request: &DeployRequest,
+    source: &MigrationSource,
+    command: Vec<String>,
+) -> TaskSpec {
+    let mut spec = spec_for_service(
+        Some(&source.service),
+        &source.td.arn,
+        &source.container,
+        command,
+        request.launch_type.as_deref(),
+        request.allow_spot,
+    );
+    let shape = &request.migrate_shape;
+    spec.cpu = request.migrate_cpu;
+    spec.memory = request.migrate_memory;
+    spec.environment.clone_from(&shape.environment);
+    spec.task_cpu.clone_from(&shape.task_cpu);
+    spec.task_memory.clone_from(&shape.task_memory);
+    spec.task_role_arn.clone_from(&shape.task_role_arn);
+    spec.execution_role_arn
+        .clone_from(&shape.execution_role_arn);
+    spec
 }
 
 /// Whether the release migrates with a task size of its own, on Fargate from `service`.
@@ -120,23 +148,7 @@ pub(super) async fn migrate(
         // Checked right before RunTask: nothing may come between.
         lock::ensure_held(ctx, lock_request).await?;
         let held = ctx.held.clone().expect("the lock is held");
-        let mut spec = spec_for_service(
-            Some(&source.service),
-            &source.td.arn,
-            &source.container,
-            command.to_vec(),
-            request.launch_type.as_deref(),
-            request.allow_spot,
-        );
-        let shape = &request.migrate_shape;
-        spec.cpu = request.migrate_cpu;
-        spec.memory = request.migrate_memory;
-        spec.environment.clone_from(&shape.environment);
-        spec.task_cpu.clone_from(&shape.task_cpu);
-        spec.task_memory.clone_from(&shape.task_memory);
-        spec.task_role_arn.clone_from(&shape.task_role_arn);
-        spec.execution_role_arn
-            .clone_from(&shape.execution_role_arn);
+        let mut spec = migration_spec(request, source, command.to_vec());
         spec.started_by = ids::started_by(&held.record.release_id);
         spec.client_token = Some(ids::migration_token(
             &held.family,

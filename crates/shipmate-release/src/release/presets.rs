@@ -10,9 +10,8 @@ use crate::task::TaskOutcome;
 
 use super::DeployRequest;
 use super::ctx::{Ctx, Stop, ms};
-use super::migrate::MigrationSource;
-use super::tasks::{self, Followed, OneOff, spec_for_service};
-
+use super::migrate::{MigrationSource, migration_spec};
+use super::tasks::{self, Followed, OneOff};
 /// What the preset's task did, from its exit and its report: the plan when it passed; the
 /// refusal (nothing applied); or the task's own failure. A task that exited 0 without a
 /// complete report fails too: what it applied cannot be known.
@@ -98,23 +97,7 @@ pub(crate) async fn run_phase(
     role: TaskRole,
     started_by: String,
 ) -> Result<(Followed, Vec<String>), Stop> {
-    let mut spec = spec_for_service(
-        Some(&source.service),
-        &source.td.arn,
-        &source.container,
-        command,
-        request.launch_type.as_deref(),
-        request.allow_spot,
-    );
-    let shape = &request.migrate_shape;
-    spec.cpu = request.migrate_cpu;
-    spec.memory = request.migrate_memory;
-    spec.environment.clone_from(&shape.environment);
-    spec.task_cpu.clone_from(&shape.task_cpu);
-    spec.task_memory.clone_from(&shape.task_memory);
-    spec.task_role_arn.clone_from(&shape.task_role_arn);
-    spec.execution_role_arn
-        .clone_from(&shape.execution_role_arn);
+    let mut spec = migration_spec(request, source, command);
     spec.started_by = started_by;
     let followed = tasks::run_one_off(
         ctx,
