@@ -17,6 +17,7 @@ PIPELINES = REPO / "pipelines"
 TEMPLATE = PIPELINES / "cloudformation.yml"
 WORKFLOW = PIPELINES / "github-actions" / "deploy.yml"
 BUILDSPEC = PIPELINES / "buildspec.yml"
+RELEASE_WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 
 
 def tool(name):
@@ -51,6 +52,34 @@ def test_cfn_lint_catches_a_broken_template(tmp_path):
 def test_actionlint_passes_on_the_workflow():
     result = run(tool("actionlint"), "-no-color", str(WORKFLOW))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_passes_on_shipmates_own_release_workflow():
+    result = run(tool("actionlint"), "-no-color", str(RELEASE_WORKFLOW))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_release_workflow_publishes_what_the_pipelines_download():
+    workflow = yaml.safe_load(RELEASE_WORKFLOW.read_text())
+    # PyYAML reads the key `on` as True.
+    assert workflow[True]["push"]["tags"] == ["v[0-9]+.[0-9]+.[0-9]+"]
+    build = workflow["jobs"]["build"]
+    targets = {entry["target"] for entry in build["strategy"]["matrix"]["include"]}
+    assert targets == {"x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"}
+    runs = "\n".join(step.get("run", "") for step in build["steps"])
+    assert "cargo build --release --locked -p shipmate" in runs
+    assert 'asset="shipmate-${GITHUB_REF_NAME#v}-${TARGET}.tar.gz"' in runs
+    assert 'sha256sum "$asset" > "$asset.sha256"' in runs
+    # Both pipelines fetch exactly that name for the machine they run on, and check it.
+    for pipeline, version in [(BUILDSPEC, "$SHIPMATE_VERSION"), (WORKFLOW, "${SHIPMATE_VERSION}")]:
+        text = pipeline.read_text()
+        assert f'asset="shipmate-{version}-$(uname -m)-unknown-linux-gnu.tar.gz"' in text, pipeline
+        assert f"/releases/download/v{version}/" in text, pipeline
+        assert "sha256sum -c" in text, pipeline
+        assert f'--tag "v{version}" shipmate' in text, f"{pipeline}: the build-it-instead line"
+    # Only the release job may write (create the release); the builds read.
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["release"]["permissions"] == {"contents": "write"}
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path):
