@@ -105,6 +105,14 @@ impl Driver {
         self.drive(release::doctor(request)).await
     }
 
+    /// `shipmate init`: the services and their task definitions.
+    pub async fn discover(
+        &self,
+        request: release::DiscoverRequest,
+    ) -> Result<shipmate_release::init::Discovery, ReleaseError> {
+        self.drive(release::discover(request)).await
+    }
+
     pub async fn status(&self, request: UnlockRequest) -> Result<Status, ReleaseError> {
         self.drive(release::status(request)).await
     }

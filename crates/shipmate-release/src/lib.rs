@@ -17,6 +17,7 @@ pub mod event;
 pub mod fault;
 pub mod iam;
 pub mod ids;
+pub mod init;
 pub mod io;
 pub mod ledger;
 pub mod logs;

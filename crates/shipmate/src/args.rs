@@ -50,6 +50,9 @@ pub(crate) enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Write a first shipmate.toml for live services, the IAM policy for the CI role and the
+    /// CI step (GitHub Actions, CodeBuild); changes nothing in AWS.
+    Init(commands::init::InitArgs),
     /// Release a new image: migrate from it, then roll the service and follow the rollout.
     Deploy(commands::deploy::DeployArgs),
     /// Complete a release that `deploy --wait-until deployed` returned from during ECS's bake

@@ -38,7 +38,7 @@ fn wait_until_arg(text: &str) -> Result<WaitUntil, String> {
         .ok_or_else(|| format!("expected `updated`, `deployed` or `complete`, found `{text}`"))
 }
 
-fn gate_arg(text: &str) -> Result<Gate, String> {
+pub(crate) fn gate_arg(text: &str) -> Result<Gate, String> {
     Gate::parse(text)
         .ok_or_else(|| format!("expected `before-deploy` or `pause-hook`, found `{text}`"))
 }

@@ -1,5 +1,5 @@
 //! The release commands as machines (observations in, commands out; see [`crate::machine`]):
-//! `deploy`, `rollback`, `run`, and the read-only `plan`, `status`, `doctor` and `unlock`
+//! `deploy`, `rollback`, `run`, and the read-only `plan`, `status`, `doctor`, `unlock` and `init`
 //! inspections.
 //! Every decision a release takes is in these flows; the driver only executes their commands.
 
@@ -7,6 +7,7 @@ mod ctx;
 mod deploy;
 mod doctor;
 mod finish;
+mod init;
 mod inspect;
 mod lock;
 mod migrate;
@@ -27,6 +28,7 @@ use crate::machine::{Io, Machine};
 use crate::report::Report;
 
 pub use doctor::{DoctorRequest, doctor};
+pub use init::{DiscoverRequest, discover};
 pub use inspect::{
     LockView, ServiceStatus, Status, UnlockRequest, plan, status, unlock_close, unlock_inspect,
 };

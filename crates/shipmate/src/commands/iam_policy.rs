@@ -7,6 +7,8 @@ use shipmate_release::iam::{PolicyScope, policy};
 use shipmate_release_aws::{Clients, ConnectOptions, Driver, EventLog, TokioPace};
 use tokio_util::sync::CancellationToken;
 
+use shipmate_release::config::FileConfig;
+
 use crate::settings::load_file;
 use crate::{ExitStatus, Printer};
 
@@ -86,7 +88,7 @@ async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'
     } = args;
     let file = load_file(config.as_deref())?;
     let cluster = cluster
-        .or(file.service.cluster)
+        .or_else(|| file.service.cluster.clone())
         .context("missing --cluster (or `service.cluster` in shipmate.toml)")?;
     let services = if services.is_empty() {
         file.service.services.clone().unwrap_or_default()
@@ -98,12 +100,9 @@ async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'
             "missing --service (or `service.service` / `service.services` in shipmate.toml)"
         );
     }
-    let region = region
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok());
-    let mut scope = PolicyScope {
+    let scope = PolicyScope {
         partition: None,
-        region,
+        region: region.or_else(default_region),
         account,
         cluster,
         services,
@@ -111,15 +110,33 @@ async fn build(args: IamPolicyArgs) -> anyhow::Result<(serde_json::Value, Vec<&'
         log_groups,
         pass_roles,
     };
+    scoped_policy(scope, &file, from_service).await
+}
+
+/// The region a policy names when none is given: AWS_REGION, then AWS_DEFAULT_REGION.
+pub(crate) fn default_region() -> Option<String> {
+    std::env::var("AWS_REGION")
+        .ok()
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+}
+
+/// The policy for `scope`: with `from_service`, what it leaves unknown is read from the live
+/// services; the migration's own family in `file` is granted too. Also returns what is left
+/// as wildcards. `shipmate init` writes the same policy `iam-policy` prints.
+pub(crate) async fn scoped_policy(
+    mut scope: PolicyScope,
+    file: &FileConfig,
+    from_service: bool,
+) -> anyhow::Result<(serde_json::Value, Vec<&'static str>)> {
     if from_service {
         fill_from_service(&mut scope).await?;
     }
     // The migration's own family, kept in step with each release, is run and tagged too.
-    if let Some(family) = file.migrate.task_definition
+    if let Some(family) = &file.migrate.task_definition
         && !scope.families.is_empty()
-        && !scope.families.contains(&family)
+        && !scope.families.contains(family)
     {
-        scope.families.push(family);
+        scope.families.push(family.clone());
     }
     let wildcards = scope.wildcards();
     Ok((policy(&scope), wildcards))

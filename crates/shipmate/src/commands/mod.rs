@@ -4,6 +4,7 @@ pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod doctor;
 pub(crate) mod iam_policy;
+pub(crate) mod init;
 pub(crate) mod local;
 pub(crate) mod plan;
 pub(crate) mod rollback;
@@ -27,5 +28,6 @@ pub(crate) async fn run(command: Command, printer: &Printer) -> ExitStatus {
         Command::Local(command) => local::local(command, printer).await,
         Command::Demo(args) => demo::demo(args, printer).await,
         Command::IamPolicy(args) => iam_policy::iam_policy(args, printer).await,
+        Command::Init(args) => init::init(args, printer).await,
     }
 }
