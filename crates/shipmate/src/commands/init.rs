@@ -108,8 +108,12 @@ Exit codes:
 
 pub(crate) async fn init(args: InitArgs, printer: &Printer) -> ExitStatus {
     let mut files = vec![CONFIG_FILE, POLICY_FILE];
-    let mut ci = args.ci.clone();
-    ci.dedup();
+    let mut ci: Vec<Ci> = Vec::with_capacity(args.ci.len());
+    for each in &args.ci {
+        if !ci.contains(each) {
+            ci.push(*each);
+        }
+    }
     files.extend(ci.iter().map(|c| c.path()));
     let existing: Vec<&str> = files
         .iter()
