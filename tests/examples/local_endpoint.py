@@ -118,3 +118,14 @@ class LocalEndpoint:
         # The server's log was for failures while it ran; nothing stays behind.
         shutil.rmtree(self.log_dir, ignore_errors=True)
         return self.process.returncode
+
+
+def wait_for(what, condition, deadline=60):
+    """Polls `condition` until it returns something truthy, which it returns."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -6,7 +6,6 @@ and against the request log of `shipmate local` after every shipmate command has
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import boto3
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "examples"))
-from local_endpoint import LocalEndpoint, shipmate_bin  # noqa: E402
+from local_endpoint import LocalEndpoint, shipmate_bin, wait_for  # noqa: E402
 
 ACTION_LIST = json.loads((REPO / "pipelines" / "iam-actions.json").read_text())
 
@@ -47,16 +46,6 @@ def test_policy_needs_a_service(tmp_path):
     result = shipmate("iam-policy", "--cluster", "prod", cwd=tmp_path)
     assert result.returncode == 2
     assert "missing --service" in result.stderr
-
-
-def wait_for(what, condition, deadline=60):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_policy_covers_exactly_the_calls_shipmate_makes(tmp_path):

@@ -6,7 +6,6 @@ phases and commands of pipelines/buildspec.yml. And what it refuses to guess, or
 import json
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "examples"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_endpoint import LocalEndpoint, shipmate_bin  # noqa: E402
+from local_endpoint import LocalEndpoint, shipmate_bin, wait_for  # noqa: E402
 from test_pipelines import BUILDSPEC, tool  # noqa: E402
 
 ACCOUNT = "000000000000"
@@ -26,16 +25,6 @@ ACCOUNT = "000000000000"
 def shipmate(*args, env, cwd, timeout=180):
     return subprocess.run([shipmate_bin(), *args], capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def wait_for(what, condition, deadline=60):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def container(name, image, command, **extra):

@@ -362,6 +362,27 @@ impl Ctx {
         }
     }
 
+    /// DescribeTaskDefinition's whole answer as ECS sent it, members the SDK does not know
+    /// included (`{"taskDefinition": {…}}`).
+    pub(crate) async fn describe_task_definition_answer(
+        &mut self,
+        arn: &str,
+    ) -> Result<serde_json::Value, Stop> {
+        let command = Command::DescribeTaskDefinitionAnswer {
+            arn: arn.to_owned(),
+        };
+        let text = match self.call(command).await? {
+            Observation::TaskDefinitionAnswer(text) => text,
+            other => return Err(self.unexpected("DescribeTaskDefinition", &other)),
+        };
+        serde_json::from_str(&text).map_err(|e| {
+            self.fault(crate::fault::Fault::unexpected(
+                "DescribeTaskDefinition",
+                format!("the answer for {arn} is not JSON: {e}"),
+            ))
+        })
+    }
+
     pub(crate) async fn describe_tasks(&mut self, arns: &[String]) -> Result<Vec<TaskView>, Stop> {
         if arns.is_empty() {
             return Ok(Vec::new());

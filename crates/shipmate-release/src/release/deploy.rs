@@ -326,21 +326,7 @@ async fn migrated_only(
         let Some(view) = services.iter().find(|v| v.service_name == target.service) else {
             continue;
         };
-        let answer = match ctx
-            .call(Command::DescribeTaskDefinitionAnswer {
-                arn: target.base.clone(),
-            })
-            .await?
-        {
-            Observation::TaskDefinitionAnswer(text) => text,
-            other => return Err(ctx.unexpected("DescribeTaskDefinition", &other)),
-        };
-        let answer: serde_json::Value = serde_json::from_str(&answer).map_err(|e| {
-            ctx.fault(crate::fault::Fault::unexpected(
-                "DescribeTaskDefinition",
-                format!("the answer for {} is not JSON: {e}", target.base),
-            ))
-        })?;
+        let answer = ctx.describe_task_definition_answer(&target.base).await?;
         let taskdef = codedeploy::taskdef(&target.base, &answer, &target.containers)
             .map_err(|e| Stop::Error(ReleaseError::Invalid(e.to_string())))?;
         ctx.report.codedeploy.push(codedeploy::Artifacts {

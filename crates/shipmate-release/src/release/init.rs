@@ -3,7 +3,6 @@
 
 use crate::error::ReleaseError;
 use crate::init::{ContainerFacts, DiscoveredService, Discovery};
-use crate::io::{Command, Observation};
 use crate::machine::{Io, Machine};
 
 use super::ctx::{Ctx, Stop};
@@ -40,21 +39,9 @@ async fn read(ctx: &mut Ctx, request: &DiscoverRequest) -> Result<Discovery, Sto
         if region.is_none() {
             region = view.service_arn.split(':').nth(3).map(str::to_owned);
         }
-        let answer = match ctx
-            .call(Command::DescribeTaskDefinitionAnswer {
-                arn: view.task_definition.clone(),
-            })
-            .await?
-        {
-            Observation::TaskDefinitionAnswer(text) => text,
-            other => return Err(ctx.unexpected("DescribeTaskDefinition", &other)),
-        };
-        let answer: serde_json::Value = serde_json::from_str(&answer).map_err(|e| {
-            ctx.fault(crate::fault::Fault::unexpected(
-                "DescribeTaskDefinition",
-                format!("the answer for {} is not JSON: {e}", view.task_definition),
-            ))
-        })?;
+        let answer = ctx
+            .describe_task_definition_answer(&view.task_definition)
+            .await?;
         services.push(DiscoveredService {
             name: view.service_name,
             containers: ContainerFacts::from_answer(&answer),
