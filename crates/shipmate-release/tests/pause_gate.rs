@@ -10,6 +10,7 @@ use shipmate_release::deployment::{
     DeploymentShape, HookDetailView, LifecycleHookView, ServiceDeploymentView,
 };
 use shipmate_release::error::ExitCode;
+use shipmate_release::fault::{AwsError, AwsErrorKind, Fault};
 use shipmate_release::io::{Command, Observation, TaskDefinitionView};
 use shipmate_release::ledger::{Entry, Record};
 use shipmate_release::machine::Step;
@@ -28,6 +29,8 @@ enum Ecs {
     Pauses,
     /// Goes on to SCALE_UP and starts new tasks (a PAUSE hook ignored on ROLLING).
     IgnoresTheHook,
+    /// Denies ListServiceDeployments (a CI role without it): the gate has no record to follow.
+    DeniesTheRecords,
 }
 
 struct Scripted {
@@ -164,6 +167,14 @@ impl Scripted {
                 arn: V2.to_owned(),
                 reused: false,
             },
+            Command::ListServiceDeployments { .. } if self.ecs == Ecs::DeniesTheRecords => {
+                Observation::Failed(Fault::Aws(AwsError {
+                    operation: "ListServiceDeployments",
+                    kind: AwsErrorKind::Service,
+                    code: Some("AccessDeniedException".to_owned()),
+                    message: "not authorized to perform: ecs:ListServiceDeployments".to_owned(),
+                }))
+            }
             Command::ListServiceDeployments { .. } => {
                 Observation::ServiceDeploymentArns(vec![RECORD.to_owned()])
             }
@@ -329,4 +340,29 @@ fn a_paused_deployment_gets_the_migration() {
     // The migration timeout (10 min) and a margin: ECS rolls back when nobody answers.
     assert_eq!(update[0].timeout_minutes, Some(15));
     assert!(update[0].is_ours());
+}
+
+#[test]
+fn without_the_records_the_pause_gate_is_refused_before_anything_changes() {
+    let (world, finished) = run(Ecs::DeniesTheRecords);
+    let finished = finished.expect("the release ended without running the migration");
+    let error = finished.result.expect_err("the release is refused");
+    assert_eq!(error.exit_code(), ExitCode::BadInput, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("service-deployment records") && message.contains("AccessDeniedException"),
+        "{message}"
+    );
+    assert!(
+        !world.commands.iter().any(|c| matches!(
+            c,
+            Command::UpdateService { .. }
+                | Command::SetLifecycleHooks { .. }
+                | Command::RegisterRevision { .. }
+                | Command::RunTask(_)
+        )),
+        "nothing changed: {:?}",
+        world.commands
+    );
+    assert_eq!(world.desired, V1);
 }

@@ -292,6 +292,27 @@ impl Ctx {
         }
     }
 
+    /// ListServiceDeployments of `service`, newest first; `Err(reason)` inside when ECS does not
+    /// answer it (denied by IAM, or an endpoint without it), which each caller weighs its own way.
+    pub(crate) async fn list_service_deployments(
+        &mut self,
+        service: &str,
+    ) -> Result<Result<Vec<String>, String>, Stop> {
+        let command = Command::ListServiceDeployments {
+            service: service.to_owned(),
+        };
+        match self.call(command).await {
+            Ok(Observation::ServiceDeploymentArns(arns)) => Ok(Ok(arns)),
+            Ok(other) => Err(self.unexpected("ListServiceDeployments", &other)),
+            Err(Stop::Error(ReleaseError::Aws { source, .. }))
+                if crate::deployment::records_unavailable(source.code.as_deref()) =>
+            {
+                Ok(Err(source.to_string()))
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+
     /// DescribeServices of `services` (batched by the driver), in the order asked; a service
     /// ECS does not know is bad input.
     pub(crate) async fn describe_services(

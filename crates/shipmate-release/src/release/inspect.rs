@@ -72,19 +72,9 @@ async fn deployment_history(
     if ctx.records_unavailable {
         return Ok(Vec::new());
     }
-    let command = Command::ListServiceDeployments {
-        service: service.to_owned(),
-    };
-    let arns = match ctx.call(command).await {
-        Ok(Observation::ServiceDeploymentArns(arns)) => arns,
-        Ok(other) => return Err(ctx.unexpected("ListServiceDeployments", &other)),
-        Err(Stop::Error(ReleaseError::Aws { source, .. }))
-            if crate::deployment::records_unavailable(source.code.as_deref()) =>
-        {
-            ctx.records_unavailable = true;
-            return Ok(Vec::new());
-        }
-        Err(stop) => return Err(stop),
+    let Ok(arns) = ctx.list_service_deployments(service).await? else {
+        ctx.records_unavailable = true;
+        return Ok(Vec::new());
     };
     let newest: Vec<String> = arns.into_iter().take(STATUS_DEPLOYMENTS).collect();
     let mut records = ctx.service_deployments(&newest).await?.unwrap_or_default();

@@ -44,23 +44,14 @@ pub(crate) fn hook_timeout_minutes(request: &DeployRequest) -> i32 {
 /// Whether ECS keeps service-deployment records here (the gate cannot work without them):
 /// asked before anything changes.
 pub(crate) async fn check_records(ctx: &mut Ctx, service: &str) -> Result<(), Stop> {
-    let command = Command::ListServiceDeployments {
-        service: service.to_owned(),
-    };
-    match ctx.call(command).await {
-        Ok(Observation::ServiceDeploymentArns(_)) => Ok(()),
-        Ok(other) => Err(ctx.unexpected("ListServiceDeployments", &other)),
-        Err(Stop::Error(ReleaseError::Aws { source, .. }))
-            if crate::deployment::records_unavailable(source.code.as_deref()) =>
-        {
-            Err(Stop::Error(ReleaseError::PauseRefused {
-                service: service.to_owned(),
-                reason: format!(
-                    "ECS's service-deployment records, which the gate follows, are not available ({source})"
-                ),
-            }))
-        }
-        Err(stop) => Err(stop),
+    match ctx.list_service_deployments(service).await? {
+        Ok(_) => Ok(()),
+        Err(reason) => Err(Stop::Error(ReleaseError::PauseRefused {
+            service: service.to_owned(),
+            reason: format!(
+                "ECS's service-deployment records, which the gate follows, are not available ({reason})"
+            ),
+        })),
     }
 }
 
