@@ -3,14 +3,11 @@
 //! Fargate with awslogs, an unknown container, a leftover lock, an unknown cluster), a
 //! CODE_DEPLOY service warns, and `plan` shows the same findings as warnings. Only reads.
 
-use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, DeploymentController, DeploymentControllerType, LaunchType,
-    LoadBalancer, LogConfiguration, LogDriver, NetworkMode, Tag,
-};
+use aws_sdk_ecs::types::{ContainerDefinition, Tag};
 use shipmate_release::ledger::{self, Kind, Record, State};
 
 use crate::harness::{CLUSTER, Env, LOG_GROUP};
-use crate::web::{create_service, is_mutating, network};
+use crate::web::{create_code_deploy_service, create_service, is_mutating, register_web_with_role};
 
 const EXECUTION_ROLE: &str = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole";
 
@@ -31,71 +28,16 @@ async fn web(setup: Setup) -> Env {
     if !setup.no_log_group {
         env.create_log_group(LOG_GROUP).await;
     }
-    let container = ContainerDefinition::builder()
-        .name("app")
-        .image("web:1")
-        .essential(true)
-        .port_mappings(
-            aws_sdk_ecs::types::PortMapping::builder()
-                .container_port(8000)
-                .build(),
-        )
-        .set_command(Some(vec!["sh".to_owned(), "start.sh".to_owned()]))
-        .log_configuration(
-            LogConfiguration::builder()
-                .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", LOG_GROUP)
-                .options("awslogs-region", "us-east-1")
-                .options("awslogs-stream-prefix", "ecs")
-                .build()
-                .expect("log configuration"),
-        )
-        .build();
-    let registered = env
-        .ecs
-        .register_task_definition()
-        .family("web")
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("256")
-        .memory("512")
-        .set_execution_role_arn((!setup.no_execution_role).then(|| EXECUTION_ROLE.to_owned()))
-        .container_definitions(container)
-        .send()
-        .await
-        .expect("RegisterTaskDefinition");
-    let td = registered
-        .task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .expect("arn")
-        .to_owned();
+    let td = register_web_with_role(
+        &env,
+        "web:1",
+        &["sh", "start.sh"],
+        LOG_GROUP,
+        (!setup.no_execution_role).then_some(EXECUTION_ROLE),
+    )
+    .await;
     if setup.code_deploy {
-        env.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name("web")
-            .task_definition(&td)
-            .desired_count(0)
-            .launch_type(LaunchType::Fargate)
-            .network_configuration(network())
-            .deployment_controller(
-                DeploymentController::builder()
-                    .r#type(DeploymentControllerType::CodeDeploy)
-                    .build()
-                    .expect("controller"),
-            )
-            .load_balancers(
-                LoadBalancer::builder()
-                    .target_group_arn(
-                        "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web-blue/1",
-                    )
-                    .container_name("app")
-                    .container_port(8000)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateService CODE_DEPLOY");
+        create_code_deploy_service(&env, "web", &td, 0).await;
     } else {
         create_service(&env, "web", &td, 0).await;
     }

@@ -14,8 +14,8 @@ use aws_sdk_ecs::types::{
 
 use crate::harness::{CLUSTER, Env, LOG_GROUP, eventually};
 use crate::web::{
-    MIGRATE_OK, deploy_args, describe_service, is_mutating, network, register_web, wait_steady,
-    web_env,
+    MIGRATE_OK, create_code_deploy_service, deploy_args, describe_service, is_mutating, network,
+    register_web, wait_steady, web_env,
 };
 
 const JSON: &[&str] = &["--output", "json"];
@@ -543,32 +543,7 @@ async fn a_code_deploy_service_is_refused_before_anything_and_migrate_only_write
     env.push_image("web:2", &[("start.sh", "exec sleep 600\n")]);
     env.create_log_group(LOG_GROUP).await;
     let td = register_web(&env, "web:1", &["sh", "start.sh"], LOG_GROUP).await;
-    env.ecs
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("web")
-        .task_definition(&td)
-        .desired_count(1)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(network())
-        .deployment_controller(
-            DeploymentController::builder()
-                .r#type(DeploymentControllerType::CodeDeploy)
-                .build()
-                .expect("controller"),
-        )
-        .load_balancers(
-            LoadBalancer::builder()
-                .target_group_arn(
-                    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web-blue/1",
-                )
-                .container_name("app")
-                .container_port(8000)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CreateService CODE_DEPLOY");
+    create_code_deploy_service(&env, "web", &td, 1).await;
     env.server.request_log().clear();
     let refused = env.shipmate(&deploy_args("web:2", MIGRATE_OK, JSON)).await;
     assert_eq!(refused.code, Some(2), "{}", refused.stderr);

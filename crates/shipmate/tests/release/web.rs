@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition,
-    DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType, LogConfiguration, LogDriver,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DeploymentControllerType, LaunchType, LoadBalancer, LogConfiguration, LogDriver,
     NetworkConfiguration, NetworkMode,
 };
 
@@ -112,6 +113,17 @@ pub(crate) async fn register_web(
     command: &[&str],
     log_group: &str,
 ) -> String {
+    register_web_with_role(env, image, command, log_group, None).await
+}
+
+/// [`register_web`] with a task execution role (`None`: none, as register_web).
+pub(crate) async fn register_web_with_role(
+    env: &Env,
+    image: &str,
+    command: &[&str],
+    log_group: &str,
+    execution_role: Option<&str>,
+) -> String {
     let container = ContainerDefinition::builder()
         .name("app")
         .image(image)
@@ -142,6 +154,7 @@ pub(crate) async fn register_web(
         .requires_compatibilities(Compatibility::Fargate)
         .cpu("256")
         .memory("512")
+        .set_execution_role_arn(execution_role.map(str::to_owned))
         .container_definitions(container)
         .send()
         .await
@@ -196,6 +209,42 @@ pub(crate) async fn create_service(env: &Env, name: &str, task_definition: &str,
         .send()
         .await
         .expect("CreateService");
+}
+
+/// A service whose deployments CodeDeploy makes (behind a blue target group, container `app`
+/// port 8000), which `shipmate deploy` refuses.
+pub(crate) async fn create_code_deploy_service(
+    env: &Env,
+    name: &str,
+    task_definition: &str,
+    desired: i32,
+) {
+    env.ecs
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name(name)
+        .task_definition(task_definition)
+        .desired_count(desired)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network())
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::CodeDeploy)
+                .build()
+                .expect("controller"),
+        )
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(
+                    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web-blue/1",
+                )
+                .container_name("app")
+                .container_port(8000)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateService CODE_DEPLOY");
 }
 
 /// The ARN of a shipmate migration task once it is RUNNING; panics with `what` after 60 s.
