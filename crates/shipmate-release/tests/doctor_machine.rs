@@ -2,56 +2,21 @@
 //! that a failed call becomes a finding (the first one: the credentials or the cluster; a later
 //! one: a check it could not make), never the command's error.
 
-use std::time::Duration;
+mod common;
 
-use shipmate_release::config::{Gate, OnCancel, WaitUntil};
 use shipmate_release::doctor::{CheckStatus, Diagnosis, Finding, ImageSource};
 use shipmate_release::fault::{AwsError, AwsErrorKind, Fault};
 use shipmate_release::io::{Command, Observation, TaskDefinitionView};
 use shipmate_release::machine::Step;
 use shipmate_release::plan::{ContainerChoice, LogSettings, NetworkView};
-use shipmate_release::release::{
-    DeployRequest, DoctorRequest, LockSettings, MigrationShape, doctor,
-};
+use shipmate_release::release::{DoctorRequest, doctor};
 use shipmate_release::service::{DeploymentView, ServiceView};
 
 const TD: &str = "arn:aws:ecs:us-east-1:1:task-definition/web:1";
 
 fn request() -> DoctorRequest {
     DoctorRequest {
-        release: DeployRequest {
-            cluster: "prod".to_owned(),
-            services: vec!["web".to_owned()],
-            image: "web:2".to_owned(),
-            container: None,
-            migrate: None,
-            migrate_cpu: None,
-            migrate_memory: None,
-            migrate_shape: MigrationShape::default(),
-            migrate_timeout: Duration::from_secs(600),
-            launch_type: None,
-            allow_spot: false,
-            deploy_timeout: Duration::from_secs(600),
-            poll_interval: Duration::from_secs(1),
-            rollback_on_failure: false,
-            wait_until: WaitUntil::Complete,
-            gate: Gate::BeforeDeploy,
-            migrate_only: false,
-            preset: None,
-            preset_options: shipmate_release::preset::PresetOptions::default(),
-            lock: LockSettings {
-                key: None,
-                timeout: Duration::from_secs(60),
-                lease: Duration::from_secs(300),
-                by: "test".to_owned(),
-            },
-            on_cancel: OnCancel::Stop,
-            post_deploy: None,
-            post_deploy_timeout: Duration::from_secs(60),
-            log_quiet_period: Duration::ZERO,
-            max_failed_tasks: None,
-            waves: Vec::new(),
-        },
+        release: common::deploy_request("web:2", false),
         images: ImageSource::LocalStore {
             endpoint: "http://127.0.0.1:4590".to_owned(),
             images: Ok(vec!["web:2".to_owned()]),

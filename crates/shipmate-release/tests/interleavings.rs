@@ -6,6 +6,7 @@
 //! after it already went live. The same checker run against the earlier lock (a token keyed on
 //! the service's PRIMARY deployment) finds the counterexample of the release-safety issue.
 
+mod common;
 mod sim;
 
 use proptest::prelude::*;

@@ -3,9 +3,9 @@
 //! honours PAUSE hooks on ROLLING). The release machine runs against a scripted ECS, without a
 //! runtime and without sleeping.
 
-use std::time::Duration;
+mod common;
 
-use shipmate_release::config::{Gate, OnCancel, WaitUntil};
+use shipmate_release::config::Gate;
 use shipmate_release::deployment::{
     DeploymentShape, HookDetailView, LifecycleHookView, ServiceDeploymentView,
 };
@@ -15,7 +15,7 @@ use shipmate_release::io::{Command, Observation, TaskDefinitionView};
 use shipmate_release::ledger::{Entry, Record};
 use shipmate_release::machine::Step;
 use shipmate_release::plan::ContainerChoice;
-use shipmate_release::release::{self, DeployRequest, LockSettings, MigrationShape};
+use shipmate_release::release::{self, DeployRequest};
 use shipmate_release::service::{DeploymentView, ServiceView};
 
 const V1: &str = "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1";
@@ -225,37 +225,8 @@ impl Scripted {
 
 fn request() -> DeployRequest {
     DeployRequest {
-        cluster: "prod".to_owned(),
-        services: vec!["web".to_owned()],
-        image: "web:2".to_owned(),
-        container: None,
-        migrate: Some(vec!["migrate".to_owned()]),
-        migrate_cpu: None,
-        migrate_memory: None,
-        migrate_shape: MigrationShape::default(),
-        migrate_timeout: Duration::from_secs(600),
-        launch_type: None,
-        allow_spot: false,
-        deploy_timeout: Duration::from_secs(600),
-        poll_interval: Duration::from_secs(1),
-        rollback_on_failure: false,
-        wait_until: WaitUntil::Complete,
         gate: Gate::PauseHook,
-        migrate_only: false,
-        preset: None,
-        preset_options: shipmate_release::preset::PresetOptions::default(),
-        lock: LockSettings {
-            key: None,
-            timeout: Duration::from_secs(60),
-            lease: Duration::from_secs(300),
-            by: "test".to_owned(),
-        },
-        on_cancel: OnCancel::Stop,
-        post_deploy: None,
-        post_deploy_timeout: Duration::from_secs(60),
-        log_quiet_period: Duration::ZERO,
-        max_failed_tasks: None,
-        waves: Vec::new(),
+        ..common::deploy_request("web:2", true)
     }
 }
 

@@ -8,7 +8,6 @@ pub(crate) mod world;
 
 use std::time::Duration;
 
-use shipmate_release::config::OnCancel;
 use shipmate_release::io::{Command, Observation};
 use shipmate_release::machine::{Machine, Step};
 use shipmate_release::release::{self, DeployRequest, Finished, LockSettings, RollbackRequest};
@@ -135,32 +134,8 @@ fn lock_settings() -> LockSettings {
 
 fn deploy_request(image: &str, migrate: bool) -> DeployRequest {
     DeployRequest {
-        cluster: CLUSTER.to_owned(),
-        services: vec![SERVICE.to_owned()],
-        image: image.to_owned(),
-        container: None,
-        migrate: migrate.then(|| vec!["migrate".to_owned()]),
-        migrate_cpu: None,
-        migrate_memory: None,
-        migrate_shape: release::MigrationShape::default(),
-        migrate_timeout: Duration::from_secs(600),
-        launch_type: None,
-        allow_spot: false,
-        deploy_timeout: Duration::from_secs(600),
-        poll_interval: Duration::from_secs(1),
-        rollback_on_failure: false,
-        wait_until: shipmate_release::config::WaitUntil::Complete,
-        gate: shipmate_release::config::Gate::BeforeDeploy,
-        migrate_only: false,
-        preset: None,
-        preset_options: shipmate_release::preset::PresetOptions::default(),
         lock: lock_settings(),
-        on_cancel: OnCancel::Stop,
-        post_deploy: None,
-        post_deploy_timeout: Duration::from_secs(60),
-        log_quiet_period: Duration::ZERO,
-        max_failed_tasks: None,
-        waves: Vec::new(),
+        ..crate::common::deploy_request(image, migrate)
     }
 }
 
