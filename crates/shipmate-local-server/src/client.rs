@@ -87,22 +87,7 @@ pub async fn push_archive(
         .header(http::header::CONTENT_TYPE, "application/x-tar")
         .body(Full::new(Bytes::from(archive)))
         .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let connect_error = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Connect {
-        endpoint: base.clone(),
-        source,
-    };
-    let response = client
-        .request(request)
-        .await
-        .map_err(|error| connect_error(Box::new(error)))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|error| connect_error(Box::new(error)))?
-        .to_bytes();
+    let (status, body) = send(&base, request).await?;
     if status.is_success() {
         return serde_json::from_slice(&body).map_err(|_| ClientError::Unexpected {
             endpoint: base.clone(),
@@ -132,12 +117,27 @@ pub async fn list_images(endpoint: &str) -> Result<Vec<PushedImage>, ClientError
     let request = http::Request::get(&uri)
         .body(Full::new(Bytes::new()))
         .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    let (status, body) = send(&base, request).await?;
+    match serde_json::from_slice::<Listed>(&body) {
+        Ok(listed) if status.is_success() => Ok(listed.images),
+        _ => Err(ClientError::Unexpected {
+            endpoint: base.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }),
+    }
+}
+
+/// Sends `request` to the endpoint at `base` and reads the whole answer.
+async fn send(
+    base: &str,
+    request: http::Request<Full<Bytes>>,
+) -> Result<(http::StatusCode, Bytes), ClientError> {
     let connect_error = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Connect {
-        endpoint: base.clone(),
+        endpoint: base.to_owned(),
         source,
     };
-    let response = client
+    let response = Client::builder(TokioExecutor::new())
+        .build_http()
         .request(request)
         .await
         .map_err(|error| connect_error(Box::new(error)))?;
@@ -148,13 +148,7 @@ pub async fn list_images(endpoint: &str) -> Result<Vec<PushedImage>, ClientError
         .await
         .map_err(|error| connect_error(Box::new(error)))?
         .to_bytes();
-    match serde_json::from_slice::<Listed>(&body) {
-        Ok(listed) if status.is_success() => Ok(listed.images),
-        _ => Err(ClientError::Unexpected {
-            endpoint: base.clone(),
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }),
-    }
+    Ok((status, body))
 }
 
 /// `http://host:port` without a trailing slash.
