@@ -154,17 +154,23 @@ def contract_tasks(shop):
     return [t for t in tasks if t.get("startedBy", "").endswith("/contract")]
 
 
-def test_expand_and_contract_through_v7_on_postgres(endpoint, images, postgres_database):
-    url = postgres_database
+def shop_on_v4(endpoint, images, url):
+    """The bookshop serving v1, then released to v4 with a plain migrate (the history before
+    the preset)."""
     shop = Bookshop(endpoint, url)
     v1 = shop.register(images["v1"])
     assert shop.run_task(v1, MIGRATE) == 0
     shop.create_service(v1)
     shop.wait_serving("v1")
-    # v4 with a plain migrate (the history before the preset).
     plain = shipmate(shop, "deploy", *release_args(shop, images["v4"], "--migrate",
                                                   "python manage.py migrate --noinput"))
     assert plain.returncode == 0, plain.stderr[-3000:]
+    return shop
+
+
+def test_expand_and_contract_through_v7_on_postgres(endpoint, images, postgres_database):
+    url = postgres_database
+    shop = shop_on_v4(endpoint, images, url)
     shop.wait_serving("v4")
 
     # v5 and v6: expand only, applied before their rollouts.
@@ -242,14 +248,7 @@ def test_a_lock_timeout_fails_the_migration_fast_while_a_table_is_locked(endpoin
     import psycopg
 
     url = postgres_database
-    shop = Bookshop(endpoint, url)
-    v1 = shop.register(images["v1"])
-    assert shop.run_task(v1, MIGRATE) == 0
-    shop.create_service(v1)
-    shop.wait_serving("v1")
-    plain = shipmate(shop, "deploy", *release_args(shop, images["v4"], "--migrate",
-                                                  "python manage.py migrate --noinput"))
-    assert plain.returncode == 0, plain.stderr[-3000:]
+    shop = shop_on_v4(endpoint, images, url)
     applied = example.applied_catalog_migrations(url)
     with psycopg.connect(url) as holder:
         holder.execute("LOCK TABLE catalog_book IN ACCESS EXCLUSIVE MODE")
